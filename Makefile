@@ -1,0 +1,46 @@
+# Clearlist tasks. `make demo` and `make test` work on a fresh machine with Python 3.11.
+PYTHON ?= python3.11
+VENV := .venv
+UV_HOME := .uv
+UV := $(UV_HOME)/bin/uv
+RUN := $(VENV)/bin
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: install demo test test-fast lint fix build ui clean
+
+$(VENV)/.installed: pyproject.toml uv.lock
+	@test -x $(UV) || { $(PYTHON) -m venv $(UV_HOME) && $(UV_HOME)/bin/pip install --quiet uv==0.13.8; }
+	$(UV) sync --frozen --python $(PYTHON)
+	$(RUN)/dbt parse --project-dir dbt_project --profiles-dir dbt_project --quiet
+	@touch $@
+
+install: $(VENV)/.installed ## Create the environment from the lock file.
+
+demo: install ## Generate demo data, ingest, build, gate and export every segment.
+	$(RUN)/clearlist demo
+
+build: install ## Build and test the dbt models on the current home.
+	$(RUN)/clearlist build
+
+ui: install ## Open the Dagster UI on the current home.
+	$(RUN)/clearlist ui
+
+lint: install ## ruff and sqlfluff, as CI runs them.
+	$(RUN)/ruff check .
+	$(RUN)/ruff format --check .
+	$(RUN)/sqlfluff lint dbt_project/models
+
+fix: install ## Apply ruff and sqlfluff fixes.
+	$(RUN)/ruff check --fix .
+	$(RUN)/ruff format .
+	$(RUN)/sqlfluff fix dbt_project/models
+
+test: lint ## Lint, then every test.
+	$(RUN)/pytest
+
+test-fast: install ## Skip the slow end-to-end tests.
+	$(RUN)/pytest -m "not slow"
+
+clean: ## Remove the default home and build products.
+	rm -rf clearlist-home dbt_project/target dbt_project/logs

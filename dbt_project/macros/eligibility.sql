@@ -1,0 +1,586 @@
+{#-
+    The consent rules of RULES.md as one function of an instant: a select that gives,
+    for every person, whether a communication of this purpose, channel, marketing
+    topic and email list, sent to `recipient`, may reach them at the `as_of` instant,
+    and the ids of every rule that fired. Eligibility models and segments call it;
+    nothing else decides who may be contacted.
+
+    Steps, each named by its rule id (citations in seeds/rule_registry.csv):
+    1. An unknown purpose is treated as MARKETING (RULES.md 1.6).
+    2. Facts count only once received at or before the instant (RULES.md 1.3):
+       authorization versions in force, revocations by when they were received.
+    3. A purpose that needs authorization (MARKETING, sale) needs one valid
+       authorization covering purpose and topic, channel, recipient and the PHI used
+       (R-MKT-AUTH); defects of authorizations that would otherwise cover it fire
+       their own rule (R-AUTH-CORE, -STMT, -EXP, -REV, -FALSE, -COMPOUND, -COND,
+       -SIGNER, -E-SIGN, R-RECIP). An authorization counts only through a verified
+       link (MRN or verified email; RULES.md 1.5).
+    4. Blocking rules on the person: deceased (R-DECEASED), under the majority age of
+       any state on file for adults-only purposes (R-MINOR), agreed restrictions
+       (R-RESTRICT), confidential-communication requests (R-CONFCOMM).
+    5. Channel opt-outs: commercial email (R-EMAIL-OPTOUT), texts (R-SMS-STOP),
+       fundraising on every channel (R-FUND-OPTOUT).
+    6. Fail closed: no verified identity (SEM-IDENTITY) or no contact point for the
+       channel (SEM-NO-CONTACT) excludes.
+-#}
+{% macro eligibility(
+    purpose_code,
+    channel,
+    marketing_topic=none,
+    list_id=none,
+    recipient="CoveredEntity",
+    info_scope=["demographics", "contact"]
+) -%}
+{%- set purpose = purpose_code | upper -%}
+{%- set channel = channel | lower -%}
+{%- set as_of = clearlist.as_of() -%}
+(
+    with
+
+    purposes as (
+
+        select * from {{ ref('purpose_codes') }}
+
+    ),
+
+    majority_ages as (
+
+        select * from {{ ref('majority_ages') }}
+
+    ),
+
+    persons as (
+
+        select * from {{ ref('dim_persons') }}
+
+    ),
+
+    authorizations as (
+
+        select * from {{ ref('fct_authorizations') }}
+
+    ),
+
+    email_suppressions as (
+
+        select * from {{ ref('fct_email_suppressions') }}
+
+    ),
+
+    sms_revocations as (
+
+        select * from {{ ref('fct_sms_revocations') }}
+
+    ),
+
+    fundraising_optouts as (
+
+        select * from {{ ref('fct_fundraising_optouts') }}
+
+    ),
+
+    privacy_requests as (
+
+        select * from {{ ref('fct_privacy_requests') }}
+
+    ),
+
+    declared_purpose as (
+
+        select
+            coalesce(max(purpose_code), 'MARKETING') as purpose_code,
+            coalesce(max(case when needs_authorization then 1 else 0 end), 1) = 1
+                as needs_authorization,
+            coalesce(max(case when is_commercial_email then 1 else 0 end), 1) = 1
+                as is_commercial_email,
+            coalesce(
+                max(case when is_outreach_to_adults_only then 1 else 0 end), 1
+            ) = 1 as is_adults_only
+        from purposes
+        where purpose_code = '{{ purpose }}'
+
+    ),
+
+    {#- 2. The version of each authorization in force at the instant. -#}
+    authorizations_in_force as (
+
+        select *
+        from authorizations
+        where
+            known_at <= {{ as_of }}
+            and (superseded_at is null or superseded_at > {{ as_of }})
+
+    ),
+
+    {#- A revocation counts from when it was received, even if its file arrived later;
+        it voids its own authorization and every earlier-signed authorization of the
+        same person with an overlapping purpose (RULES.md 1.7). -#}
+    revocations as (
+
+        select
+            authorization_id,
+            person_id,
+            purposes,
+            min(coalesce(revoked_at, known_at)) as revoked_at
+        from authorizations
+        where
+            (revoked_at is not null or status = 'revoked')
+            and coalesce(revoked_at, known_at) <= {{ as_of }}
+        group by authorization_id, person_id, purposes
+
+    ),
+
+    revoked_authorizations as (
+
+        select distinct authorization_id from revocations
+
+    ),
+
+    person_revocations as (
+
+        select
+            person_id,
+            max(revoked_at) as last_revoked_at
+        from revocations
+        where {{ list_has('purposes', purpose) }}
+        group by person_id
+
+    ),
+
+    authorization_checks as (
+
+        select
+            authorizations_in_force.person_id,
+            authorizations_in_force.authorization_id,
+
+            {#- coverage of this communication (R-MKT-AUTH, R-RECIP) -#}
+            (
+                {{ list_has('authorizations_in_force.purposes', purpose) }}
+                {%- if marketing_topic %}
+                or {{ list_has(
+                    'authorizations_in_force.purposes',
+                    purpose ~ ':' ~ marketing_topic
+                ) }}
+                {%- endif %}
+            ) as covers_purpose,
+            {{ list_has('authorizations_in_force.channels', channel) }}
+                as covers_channel,
+            (
+                {{ list_has('authorizations_in_force.recipients', recipient) }}
+                or {{ list_has(
+                    'authorizations_in_force.employer_recipients', recipient
+                ) }}
+            ) as covers_recipient,
+            (
+                1 = 1
+                {%- for category in info_scope %}
+                and (
+                    {{ list_has('authorizations_in_force.info_scope', 'all') }}
+                    or {{ list_has('authorizations_in_force.info_scope', category) }}
+                )
+                {%- endfor %}
+            ) as covers_info_scope,
+            authorizations_in_force.match_method in ('mrn', 'verified_email')
+                as is_verified_link,
+
+            {#- defects (164.508(b)(2), (c)) -#}
+            (
+                authorizations_in_force.is_deleted
+                or authorizations_in_force.status != 'signed'
+                or authorizations_in_force.signed_at is null
+                or authorizations_in_force.signed_at > {{ as_of }}
+                or not authorizations_in_force.has_template
+                or authorizations_in_force.purposes = ';'
+                or authorizations_in_force.recipients = ';'
+                or authorizations_in_force.info_scope = ';'
+                or authorizations_in_force.signer_role is null
+                or (
+                    authorizations_in_force.expires_at is null
+                    and authorizations_in_force.expiration_event is null
+                )
+            ) as has_core_defect,
+            (
+                authorizations_in_force.has_template
+                and not (
+                    authorizations_in_force.has_revocation_statement
+                    and authorizations_in_force.has_conditioning_statement
+                    and authorizations_in_force.has_redisclosure_statement
+                )
+            ) as has_statement_defect,
+            (
+                authorizations_in_force.has_template
+                and not {{ list_has('authorizations_in_force.regulations', 'HIPAA-164.508') }}
+            ) as is_not_hipaa_form,
+            (
+                authorizations_in_force.expires_at <= {{ as_of }}
+                or authorizations_in_force.expiry_event_occurred_at <= {{ as_of }}
+            ) as is_expired,
+            authorizations_in_force.signed_at > authorizations_in_force.known_at
+                as is_signed_after_receipt,
+            authorizations_in_force.is_compound,
+            authorizations_in_force.is_conditioned_on_treatment,
+            (
+                authorizations_in_force.signer_role != 'self'
+                and authorizations_in_force.signer_authority is null
+            ) as has_signer_defect,
+            (
+                authorizations_in_force.signature_method = 'esign'
+                and authorizations_in_force.esign_evidence_id is null
+            ) as has_esign_defect,
+            (
+                revoked_authorizations.authorization_id is not null
+                or authorizations_in_force.signed_at
+                < person_revocations.last_revoked_at
+            ) as is_revoked
+
+        from authorizations_in_force
+        left join revoked_authorizations
+            on
+                authorizations_in_force.authorization_id
+                = revoked_authorizations.authorization_id
+        left join person_revocations
+            on
+                authorizations_in_force.person_id = person_revocations.person_id
+                and {{ list_has('authorizations_in_force.purposes', purpose) }}
+        where authorizations_in_force.person_id is not null
+
+    ),
+
+    authorization_verdicts as (
+
+        select
+            person_id,
+            max(
+                case
+                    when
+                        covers_purpose and covers_channel and covers_recipient
+                        and covers_info_scope and is_verified_link
+                        and not has_core_defect
+                        and not coalesce(has_statement_defect, false)
+                        and not coalesce(is_not_hipaa_form, false)
+                        and not coalesce(is_expired, false)
+                        and not coalesce(is_signed_after_receipt, false)
+                        and not is_compound
+                        and not is_conditioned_on_treatment
+                        and not coalesce(has_signer_defect, false)
+                        and not coalesce(has_esign_defect, false)
+                        and not is_revoked
+                        then 1
+                    else 0
+                end
+            ) = 1 as has_valid_authorization,
+            {%- set defects = [
+                ("has_core_defect", "fires_core"),
+                ("has_statement_defect", "fires_statement"),
+                ("is_expired", "fires_expired"),
+                ("is_revoked", "fires_revoked"),
+                ("is_signed_after_receipt", "fires_false"),
+                ("is_compound", "fires_compound"),
+                ("is_conditioned_on_treatment", "fires_conditioned"),
+                ("has_signer_defect", "fires_signer"),
+                ("has_esign_defect", "fires_esign"),
+            ] %}
+            {%- for flag, alias in defects %}
+            max(
+                case when covers_purpose and {{ flag }} then 1 else 0 end
+            ) = 1 as {{ alias }},
+            {%- endfor %}
+            max(
+                case
+                    when covers_purpose and covers_channel and not covers_recipient
+                        then 1
+                    else 0
+                end
+            ) = 1 as fires_recipient,
+            max(
+                case when covers_purpose and not is_verified_link then 1 else 0 end
+            ) = 1 as fires_identity
+        from authorization_checks
+        group by person_id
+
+    ),
+
+    person_contact as (
+
+        select
+            persons.*,
+            {%- if channel == 'email' %}
+            persons.email_norm as default_contact,
+            {%- elif channel == 'sms' or channel == 'phone' %}
+            persons.mobile_phone as default_contact,
+            {%- else %}
+            persons.postal_code as default_contact,
+            {%- endif %}
+            greatest(
+                coalesce(ehr_majority.majority_age, 18),
+                coalesce(crm_majority.majority_age, 18)
+            ) as majority_age
+        from persons
+        left join majority_ages as ehr_majority
+            on persons.ehr_state = ehr_majority.state
+        left join majority_ages as crm_majority
+            on persons.crm_state = crm_majority.state
+
+    ),
+
+    {#- Requests in force at the instant (164.522). -#}
+    requests_in_force as (
+
+        select *
+        from privacy_requests
+        where
+            status = 'active'
+            and known_at <= {{ as_of }}
+            and (superseded_at is null or superseded_at > {{ as_of }})
+            and (period_start_at is null or period_start_at <= {{ as_of }})
+            and (period_end_at is null or period_end_at > {{ as_of }})
+
+    ),
+
+    restrictions as (
+
+        select distinct person_id
+        from requests_in_force
+        where
+            request_kind = 'restriction'
+            and provision_type = 'deny'
+            and (purposes = ';' or {{ list_has('purposes', purpose) }})
+            and (recipients = ';' or {{ list_has('recipients', recipient) }})
+
+    ),
+
+    confidential_requests as (
+
+        select
+            person_id,
+            max(
+                case when {{ list_has('channels', channel) }} then 1 else 0 end
+            ) = 1 as allows_channel,
+            max(
+                case
+                    {%- if channel == 'email' %}
+                    when alt_contact_system = 'email'
+                        then {{ normalize_email('alt_contact_value') }}
+                    {%- elif channel == 'sms' or channel == 'phone' %}
+                    when alt_contact_system in ('sms', 'phone')
+                        then alt_contact_value
+                    {%- else %}
+                    when alt_contact_system = 'address' then alt_contact_value
+                    {%- endif %}
+                end
+            ) as alt_contact
+        from requests_in_force
+        where request_kind = 'confidential-communication'
+        group by person_id
+
+    ),
+
+    {#- 5. Channel opt-outs received at or before the instant. A communication with
+        no email list is blocked by every email opt-out, scoped or not. -#}
+    email_suppressions_in_force as (
+
+        select *
+        from email_suppressions
+        where
+            suppressed_at <= {{ as_of }}
+            {%- if list_id %}
+            and (is_all_commercial or list_id = '{{ list_id }}')
+            {%- endif %}
+
+    ),
+
+    suppressed_people as (
+
+        select distinct person_id
+        from email_suppressions_in_force
+        where person_id is not null
+
+    ),
+
+    suppressed_emails as (
+
+        select distinct email_norm
+        from email_suppressions_in_force
+        where email_norm is not null
+
+    ),
+
+    stopped_phones as (
+
+        select distinct phone_key
+        from sms_revocations
+        where revoked_at <= {{ as_of }} and phone_key is not null
+
+    ),
+
+    fundraising_opted_out as (
+
+        select distinct person_id
+        from fundraising_optouts
+        where
+            opted_out_at <= {{ as_of }}
+            and (opted_back_in_at is null or opted_back_in_at > {{ as_of }})
+
+    ),
+
+    evaluated as (
+
+        select
+            person_contact.person_id,
+            case
+                when confidential_requests.person_id is not null
+                    then confidential_requests.alt_contact
+                else person_contact.default_contact
+            end as contact_value,
+
+            {#- one flag per rule; true means the rule fired -#}
+            declared_purpose.needs_authorization
+            and not coalesce(authorization_verdicts.has_valid_authorization, false)
+                as r_mkt_auth,
+            declared_purpose.needs_authorization
+            and not coalesce(authorization_verdicts.has_valid_authorization, false)
+            and coalesce(authorization_verdicts.fires_core, false) as r_auth_core,
+            declared_purpose.needs_authorization
+            and not coalesce(authorization_verdicts.has_valid_authorization, false)
+            and coalesce(authorization_verdicts.fires_statement, false)
+                as r_auth_stmt,
+            declared_purpose.needs_authorization
+            and not coalesce(authorization_verdicts.has_valid_authorization, false)
+            and coalesce(authorization_verdicts.fires_expired, false) as r_auth_exp,
+            declared_purpose.needs_authorization
+            and not coalesce(authorization_verdicts.has_valid_authorization, false)
+            and coalesce(authorization_verdicts.fires_revoked, false) as r_auth_rev,
+            declared_purpose.needs_authorization
+            and not coalesce(authorization_verdicts.has_valid_authorization, false)
+            and coalesce(authorization_verdicts.fires_false, false) as r_auth_false,
+            declared_purpose.needs_authorization
+            and not coalesce(authorization_verdicts.has_valid_authorization, false)
+            and coalesce(authorization_verdicts.fires_compound, false)
+                as r_auth_compound,
+            declared_purpose.needs_authorization
+            and not coalesce(authorization_verdicts.has_valid_authorization, false)
+            and coalesce(authorization_verdicts.fires_conditioned, false)
+                as r_auth_cond,
+            declared_purpose.needs_authorization
+            and not coalesce(authorization_verdicts.has_valid_authorization, false)
+            and coalesce(authorization_verdicts.fires_signer, false)
+                as r_auth_signer,
+            declared_purpose.needs_authorization
+            and not coalesce(authorization_verdicts.has_valid_authorization, false)
+            and coalesce(authorization_verdicts.fires_esign, false) as r_auth_e_sign,
+            declared_purpose.needs_authorization
+            and not coalesce(authorization_verdicts.has_valid_authorization, false)
+            and coalesce(authorization_verdicts.fires_recipient, false) as r_recip,
+
+            person_contact.deceased_known_at <= {{ as_of }} as r_deceased,
+            declared_purpose.is_adults_only
+            and (
+                person_contact.birth_date is null
+                or {{ dbt.dateadd(
+                    "hour",
+                    12,
+                    "cast(" ~ dbt.dateadd(
+                        "year", "person_contact.majority_age", "person_contact.birth_date"
+                    ) ~ " as " ~ dbt.type_timestamp() ~ ")"
+                ) }} > {{ as_of }}
+            ) as r_minor,
+            restrictions.person_id is not null as r_restrict,
+            confidential_requests.person_id is not null
+            and (
+                not confidential_requests.allows_channel
+                or confidential_requests.alt_contact is null
+            ) as r_confcomm,
+
+            {%- if channel == 'email' %}
+            declared_purpose.is_commercial_email
+            and (
+                suppressed_people.person_id is not null
+                or suppressed_emails.email_norm is not null
+                or suppressed_alt_emails.email_norm is not null
+            ) as r_email_optout,
+            {%- else %}
+            false as r_email_optout,
+            {%- endif %}
+
+            {%- if channel == 'sms' %}
+            stopped_phones.phone_key is not null as r_sms_stop,
+            {%- else %}
+            false as r_sms_stop,
+            {%- endif %}
+
+            declared_purpose.purpose_code = 'FUNDRAISING'
+            and fundraising_opted_out.person_id is not null as r_fund_optout,
+
+            not person_contact.is_identity_verified
+            or coalesce(authorization_verdicts.fires_identity, false)
+            and declared_purpose.needs_authorization
+            and not coalesce(authorization_verdicts.has_valid_authorization, false)
+                as sem_identity
+
+        from person_contact
+        cross join declared_purpose
+        left join authorization_verdicts
+            on person_contact.person_id = authorization_verdicts.person_id
+        left join restrictions
+            on person_contact.person_id = restrictions.person_id
+        left join confidential_requests
+            on person_contact.person_id = confidential_requests.person_id
+        left join suppressed_people
+            on person_contact.person_id = suppressed_people.person_id
+        left join suppressed_emails
+            on person_contact.email_norm = suppressed_emails.email_norm
+        left join suppressed_emails as suppressed_alt_emails
+            on confidential_requests.alt_contact = suppressed_alt_emails.email_norm
+        left join stopped_phones
+            on {{ phone_key('person_contact.mobile_phone') }} = stopped_phones.phone_key
+        left join fundraising_opted_out
+            on person_contact.person_id = fundraising_opted_out.person_id
+
+    ),
+
+    final as (
+
+        select
+            person_id,
+            '{{ purpose }}' as purpose_code,
+            '{{ channel }}' as channel,
+            {{ "'" ~ marketing_topic ~ "'" if marketing_topic else "cast(null as " ~ dbt.type_string() ~ ")" }}
+                as marketing_topic,
+            {{ "'" ~ list_id ~ "'" if list_id else "cast(null as " ~ dbt.type_string() ~ ")" }}
+                as list_id,
+            '{{ recipient }}' as recipient,
+            {{ as_of }} as as_of,
+            contact_value,
+            concat_ws(
+                ';',
+                case when sem_identity then 'SEM-IDENTITY' end,
+                case when contact_value is null then 'SEM-NO-CONTACT' end,
+                case when r_mkt_auth then 'R-MKT-AUTH' end,
+                case when r_auth_core then 'R-AUTH-CORE' end,
+                case when r_auth_stmt then 'R-AUTH-STMT' end,
+                case when r_auth_exp then 'R-AUTH-EXP' end,
+                case when r_auth_rev then 'R-AUTH-REV' end,
+                case when r_auth_false then 'R-AUTH-FALSE' end,
+                case when r_auth_compound then 'R-AUTH-COMPOUND' end,
+                case when r_auth_cond then 'R-AUTH-COND' end,
+                case when r_auth_signer then 'R-AUTH-SIGNER' end,
+                case when r_auth_e_sign then 'R-AUTH-E-SIGN' end,
+                case when r_recip then 'R-RECIP' end,
+                case when r_deceased then 'R-DECEASED' end,
+                case when r_minor then 'R-MINOR' end,
+                case when r_restrict then 'R-RESTRICT' end,
+                case when r_confcomm then 'R-CONFCOMM' end,
+                case when r_email_optout then 'R-EMAIL-OPTOUT' end,
+                case when r_sms_stop then 'R-SMS-STOP' end,
+                case when r_fund_optout then 'R-FUND-OPTOUT' end
+            ) as rules_fired
+        from evaluated
+
+    )
+
+    select
+        final.*,
+        final.rules_fired = '' as is_eligible
+    from final
+)
+{%- endmacro %}

@@ -1,0 +1,374 @@
+"""`clearlist`: the command line face of the pipeline.
+
+Every command that changes the warehouse materializes Dagster assets on the home's
+Dagster instance, so `clearlist ui` shows each run the command line made. The command
+line holds no compliance logic of its own.
+
+Exit codes: 0 done; 1 failed, with a one-line reason; 2 usage error; 3 an export was
+blocked by its gate.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pipelines import env
+
+EXIT_FAILED = 1
+EXIT_BLOCKED = 3
+
+app = typer.Typer(
+    help="Consent-safe healthcare audiences: ingest, build, gate and export.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+
+class CommandFailed(Exception):
+    """A command that cannot finish; its message is the one-line reason."""
+
+
+class ExportBlocked(Exception):
+    """The gate blocked an export; the message summarises why."""
+
+
+def fail(reason: str, code: int = EXIT_FAILED) -> None:
+    """Print a one-line reason on stderr and exit."""
+    errors.print(f"[bold red]error:[/] {reason}", highlight=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def step(description: str):
+    """Show a spinner with elapsed time while a step runs."""
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task(description, total=1)
+        yield
+        progress.update(task, completed=1, description=f"{description} [green]done")
+
+
+def _run_job(job_name: str, run_config: dict[str, Any] | None = None) -> Any:
+    import dagster as dg
+
+    from pipelines.definitions import defs
+
+    job = defs.resolve_job_def(job_name)
+    instance = dg.DagsterInstance.get()
+    return job.execute_in_process(
+        instance=instance, run_config=run_config or {}, raise_on_error=False
+    )
+
+
+def _failure_reason(result: Any) -> str:
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data is not None:
+            error = event.step_failure_data.error
+            message = error.message.strip().splitlines()[0] if error else "step failed"
+            return f"{event.step_key}: {message}"
+    return "the run failed"
+
+
+def _settings_config(**values: str) -> dict[str, Any]:
+    return {"resources": {"settings": {"config": values}}}
+
+
+def ingest_landing() -> Any:
+    """Run the ingestion job."""
+    with step("ingesting new landing batches"):
+        result = _run_job("ingest")
+    if not result.success:
+        raise CommandFailed(_failure_reason(result))
+    return result
+
+
+def build_warehouse(as_of: str) -> Any:
+    """Run the dbt build job at an instant."""
+    with step("building the warehouse with dbt"):
+        result = _run_job("build", _settings_config(as_of=as_of))
+    if not result.success:
+        raise CommandFailed(_failure_reason(result))
+    return result
+
+
+def export_segment(segment: str, *, as_of: str, recipient: str) -> dict[str, Any]:
+    """Build one segment at `as_of`, gate it and export it.
+
+    Returns:
+        The export's manifest.
+
+    Raises:
+        ExportBlocked: The gate blocked the export.
+        CommandFailed: The run failed for another reason.
+    """
+    from pipelines.defs.dbt.assets import segments
+
+    known = segments()
+    if segment not in known:
+        names = ", ".join(known) or "none"
+        raise CommandFailed(f"no segment named {segment!r}; segments: {names}")
+    with step(f"exporting {segment}"):
+        result = _run_job(
+            f"export_{segment}", _settings_config(as_of=as_of, recipient=recipient)
+        )
+    evaluations = result.get_asset_check_evaluations()
+    for evaluation in evaluations:
+        if not evaluation.passed:
+            metadata = evaluation.metadata
+            failed = metadata["failed_checks"].value
+            report = metadata["blocked_report"].value
+            summary = ", ".join(
+                f"{rule} ({count} rows)" for rule, count in failed.items()
+            )
+            raise ExportBlocked(
+                f"{segment} blocked by the gate: {summary}; see {report}"
+            )
+    if not result.success:
+        raise CommandFailed(_failure_reason(result))
+    for event in result.get_asset_materialization_events():
+        materialization = event.asset_materialization
+        if materialization and materialization.asset_key.path[0] == "exports":
+            path = Path(materialization.metadata["path"].value)
+            return json.loads((path.parent / "manifest.json").read_text())
+    raise CommandFailed(f"{segment}: the run wrote no audience file")
+
+
+def _resolve_as_of(as_of: str | None) -> str:
+    from pipelines.defs.resources import parse_instant
+
+    if not as_of:
+        return datetime.now(UTC).isoformat()
+    try:
+        return parse_instant(as_of).isoformat()
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--as-of") from None
+
+
+def _guard(action: Callable[[], None]) -> None:
+    env.activate(env.home())
+    try:
+        action()
+    except ExportBlocked as blocked:
+        fail(str(blocked), EXIT_BLOCKED)
+    except CommandFailed as failed:
+        fail(str(failed))
+
+
+@app.command()
+def generate(
+    contacts: Annotated[int, typer.Option(min=1, help="People to generate.")] = 500,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same files.")] = 7,
+    anchor: Annotated[
+        str | None, typer.Option(help="The generated world's today (YYYY-MM-DD).")
+    ] = None,
+) -> None:
+    """Write demo landing batches in every input format, with planted situations."""
+
+    def action() -> None:
+        from pipelines.lib.generate import default_anchor
+        from pipelines.lib.generate import generate as generate_batches
+
+        current = env.home()
+        when = default_anchor()
+        if anchor:
+            try:
+                when = datetime.combine(
+                    date.fromisoformat(anchor), datetime.min.time(), UTC
+                )
+            except ValueError:
+                raise typer.BadParameter(
+                    f"expected YYYY-MM-DD, got {anchor!r}", param_hint="--anchor"
+                ) from None
+        with step(f"generating {contacts:,} contacts"):
+            plan = generate_batches(
+                current.landing, contacts=contacts, seed=seed, anchor=when
+            )
+        console.print(f"landing batches written under {current.landing}")
+        console.print(f"planted situations: {current.generated / 'plan.json'}")
+        del plan
+
+    _guard(action)
+
+
+@app.command()
+def ingest() -> None:
+    """Load every new landing batch into the warehouse's raw schema."""
+    _guard(lambda: ingest_landing() and None)
+
+
+@app.command()
+def build(
+    as_of: Annotated[
+        str | None, typer.Option(help="Judge consent at this ISO 8601 instant.")
+    ] = None,
+) -> None:
+    """Build and test the dbt models (staging, ledger, eligibility, marts)."""
+    instant = _resolve_as_of(as_of)
+    _guard(lambda: build_warehouse(instant) and None)
+
+
+@app.command()
+def export(
+    segment: Annotated[str, typer.Argument(help="The segment model to export.")],
+    as_of: Annotated[
+        str | None, typer.Option(help="Judge consent at this ISO 8601 instant.")
+    ] = None,
+    recipient: Annotated[
+        str, typer.Option(help="Who receives the file (default: the covered entity).")
+    ] = "",
+) -> None:
+    """Build a segment at an instant, gate it, and write the approved audience file."""
+    instant = _resolve_as_of(as_of)
+
+    def action() -> None:
+        manifest = export_segment(segment, as_of=instant, recipient=recipient)
+        console.print(
+            f"approved: {manifest['row_count']} rows, export {manifest['export_id']}, "
+            f"sha256 {manifest['sha256'][:12]}"
+        )
+        console.print(str(env.home().exports / manifest["export_id"]))
+
+    _guard(action)
+
+
+@app.command()
+def demo(
+    contacts: Annotated[int, typer.Option(min=1, help="People to generate.")] = 500,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+) -> None:
+    """Generate demo data, ingest it, build the warehouse and export every segment."""
+
+    def action() -> None:
+        from pipelines.defs.dbt.assets import segments
+        from pipelines.lib.generate import default_anchor
+        from pipelines.lib.generate import generate as generate_batches
+
+        current = env.home()
+        if not any(current.landing.glob("*/*")):
+            with step(f"generating {contacts:,} contacts"):
+                generate_batches(
+                    current.landing,
+                    contacts=contacts,
+                    seed=seed,
+                    anchor=default_anchor(),
+                )
+        ingest_landing()
+        instant = datetime.now(UTC).isoformat()
+        build_warehouse(instant)
+        outcomes = []
+        for name in segments():
+            try:
+                manifest = export_segment(name, as_of=instant, recipient="")
+                outcomes.append(
+                    {
+                        "segment": name,
+                        "outcome": "approved",
+                        "export_id": manifest["export_id"],
+                        "rows": manifest["row_count"],
+                        "folder": str(current.exports / manifest["export_id"]),
+                    }
+                )
+            except ExportBlocked as blocked:
+                outcomes.append(
+                    {"segment": name, "outcome": "blocked", "reason": str(blocked)}
+                )
+        report = _write_demo_report(current, instant, outcomes)
+        table = Table("segment", "outcome", "rows", "folder")
+        for outcome in outcomes:
+            table.add_row(
+                outcome["segment"],
+                outcome["outcome"],
+                str(outcome.get("rows", "")),
+                outcome.get("folder", outcome.get("reason", "")),
+            )
+        console.print(table)
+        console.print(f"approved audience files: {current.exports}")
+        console.print(f"report: {report}")
+        if any(outcome["outcome"] == "blocked" for outcome in outcomes):
+            raise ExportBlocked("at least one demo export was blocked; see the report")
+
+    _guard(action)
+
+
+def _write_demo_report(current: env.Home, as_of: str, outcomes: list[dict]) -> Path:
+    from pipelines.lib.warehouse import connect
+
+    with connect(current.warehouse, read_only=True) as con:
+        by_rule = con.sql(
+            """
+            select purpose_code, channel, rule_id, count(*) as people
+            from (
+                select purpose_code, channel,
+                       unnest(string_split(rules_fired, ';')) as rule_id
+                from marts.eligibility
+                where rules_fired != ''
+            )
+            group by all
+            order by purpose_code, channel, rule_id
+            """
+        ).fetchall()
+        eligible = con.sql(
+            "select purpose_code, channel, count(*) filter (where is_eligible), "
+            "count(*) from marts.eligibility group by all order by all"
+        ).fetchall()
+    report = {
+        "as_of": as_of,
+        "exports": outcomes,
+        "eligibility": [
+            {"purpose": p, "channel": c, "eligible": e, "people": n}
+            for p, c, e, n in eligible
+        ],
+        "exclusions_by_rule": [
+            {"purpose": p, "channel": c, "rule_id": r, "people": n}
+            for p, c, r, n in by_rule
+        ],
+    }
+    path = current.root / "reports" / "demo-report.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2))
+    return path
+
+
+@app.command()
+def ui(
+    port: Annotated[int, typer.Option(help="Local port for the Dagster UI.")] = 3000,
+) -> None:
+    """Start the Dagster UI on this home's instance (runs made here show up)."""
+    current = env.activate(env.home())
+    dagster = shutil.which("dagster") or str(Path(sys.executable).parent / "dagster")
+    console.print(f"Dagster UI for {current.root}: http://127.0.0.1:{port}")
+    command = [
+        dagster,
+        "dev",
+        "-m",
+        "pipelines.definitions",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
+    raise typer.Exit(subprocess.call(command, env=os.environ.copy()))
+
+
+if __name__ == "__main__":
+    app()

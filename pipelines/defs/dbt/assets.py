@@ -1,0 +1,107 @@
+"""The dbt project as Dagster assets: the warehouse models, and the segments."""
+
+import json
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from pipelines import env
+from pipelines.defs.resources import RunSettings
+
+SEGMENT_TAG = "segment"
+
+
+@cache
+def dbt_project() -> DbtProject:
+    """Build the dbt project object once; parse it when its manifest is missing."""
+    project = DbtProject(
+        project_dir=env.DBT_PROJECT_DIR,
+        profiles_dir=env.DBT_PROJECT_DIR,
+        target=env.dbt_target(),
+    )
+    project.prepare_if_dev()
+    if not project.manifest_path.exists():
+        project.preparer.prepare(project)
+    return project
+
+
+class ClearlistTranslator(DagsterDbtTranslator):
+    """Raw sources map to the ingestion assets; models group by layer."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        """Key a source as `raw/<table>`, a model by its name."""
+        if dbt_resource_props["resource_type"] == "source":
+            return dg.AssetKey(["raw", dbt_resource_props["name"]])
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        """Group a model by its folder under models/ (staging, marts, segments...)."""
+        fqn = dbt_resource_props.get("fqn", [])
+        if dbt_resource_props["resource_type"] == "model" and len(fqn) > 2:
+            return fqn[1]
+        return "rules" if dbt_resource_props["resource_type"] == "seed" else None
+
+
+TRANSLATOR = ClearlistTranslator()
+
+
+def dbt_vars(settings: RunSettings) -> str:
+    """The `--vars` of one run: the instant consent is judged at, resolved once."""
+    as_of = settings.as_of_instant() or datetime.now(UTC)
+    return json.dumps({"as_of": as_of.isoformat()})
+
+
+@dbt_assets(
+    manifest=dbt_project().manifest_path,
+    dagster_dbt_translator=TRANSLATOR,
+    exclude=f"tag:{SEGMENT_TAG}",
+    name="warehouse_models",
+)
+def warehouse_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: RunSettings
+) -> Iterator[Any]:
+    """Staging, ledger, eligibility and engagement marts, built and tested by dbt."""
+    yield from dbt.cli(
+        ["build", "--vars", dbt_vars(settings)], context=context
+    ).stream()
+
+
+@dbt_assets(
+    manifest=dbt_project().manifest_path,
+    dagster_dbt_translator=TRANSLATOR,
+    select=f"tag:{SEGMENT_TAG}",
+    name="segment_models",
+)
+def segment_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: RunSettings
+) -> Iterator[Any]:
+    """Segments: analysts' criteria, filtered by consent at the run's instant."""
+    yield from dbt.cli(
+        ["build", "--vars", dbt_vars(settings)], context=context
+    ).stream()
+
+
+def dbt_resource() -> DbtCliResource:
+    """The dbt CLI resource for the project."""
+    return DbtCliResource(project_dir=dbt_project(), target=env.dbt_target())
+
+
+def segments() -> dict[str, dict[str, Any]]:
+    """Every segment model of the manifest with its declared `meta.segment` block."""
+    manifest = json.loads(dbt_project().manifest_path.read_text())
+    found = {}
+    for node in manifest["nodes"].values():
+        if node["resource_type"] != "model" or SEGMENT_TAG not in node.get("tags", []):
+            continue
+        meta = node.get("config", {}).get("meta", {}) or node.get("meta", {})
+        found[node["name"]] = {
+            "segment": meta.get("segment", {}),
+            "relation": node.get("relation_name"),
+            "unique_id": node["unique_id"],
+            "description": node.get("description", ""),
+        }
+    return dict(sorted(found.items()))

@@ -1,0 +1,267 @@
+"""Bulk readers of the landing file formats: NDJSON/JSONL, JSON documents and CSV.
+
+Each reader streams a file in chunks of about `CHUNK_BYTES`, so that memory stays
+flat however large a file is, and raises `IngestError` naming the file and the line
+when the file does not parse. Error messages never quote the file's content.
+
+JSON is flattened by DuckDB's JSON functions (`from_json` with a fixed structure),
+which read a field of an unexpected JSON type as text or null instead of failing the
+whole chunk, so that a wrong type becomes a quarantine reason for one row.
+"""
+
+import csv
+import io
+import logging
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from pipelines.lib.ingest.errors import IngestError
+
+logger = logging.getLogger(__name__)
+
+CHUNK_BYTES = 64 * 1024 * 1024
+_BOM = b"\xef\xbb\xbf"
+
+
+def iter_lines(
+    path: Path, rel: str, *, chunk_bytes: int = CHUNK_BYTES
+) -> Iterator[pa.Table]:
+    """Yield the non-blank lines of a text file as `(line_no, line)` Arrow tables.
+
+    Lines are numbered from 1 over the whole file, blank lines included; the lines
+    yielded are trimmed of surrounding whitespace (carriage returns included).
+
+    Raises:
+        IngestError: A line is not UTF-8 text.
+    """
+    base = 0
+    carry = b""
+    first = True
+    with path.open("rb") as handle:
+        while True:
+            block = handle.read(chunk_bytes)
+            data = carry + block
+            if block:
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:
+                    carry = data
+                    continue
+                piece, carry = data[:cut], data[cut:]
+            else:
+                piece, carry = data, b""
+            if first:
+                piece = piece.removeprefix(_BOM)
+                first = False
+            if piece:
+                yield _split_lines(piece, base, rel)
+                base += piece.count(b"\n")
+            if not block:
+                return
+
+
+def _split_lines(piece: bytes, base: int, rel: str) -> pa.Table:
+    offsets = pa.array([0, len(piece)], type=pa.int64()).buffers()[1]
+    text = pa.LargeStringArray.from_buffers(1, offsets, pa.py_buffer(piece))
+    try:
+        text.validate(full=True)
+    except pa.ArrowInvalid:
+        try:
+            piece.decode("utf-8")
+        except UnicodeDecodeError as err:
+            line = base + piece.count(b"\n", 0, err.start) + 1
+            msg = f"line {line} is not UTF-8 text"
+            raise IngestError(msg, file=rel) from None
+        raise
+    lines = pc.utf8_trim_whitespace(pc.split_pattern(text, "\n").flatten())
+    numbers = pl.int_range(
+        base + 1, base + 1 + len(lines), dtype=pl.Int64, eager=True
+    ).to_arrow()
+    table = pa.table({"line_no": numbers, "line": lines})
+    return table.filter(pc.greater(pc.utf8_length(lines), 0))
+
+
+def read_json_document(path: Path, rel: str) -> pa.Table:
+    """Read a JSON file holding an array of objects or one object.
+
+    Returns:
+        `(line_no, line)`: each object as JSON text, numbered by its 1-based position
+        in the array (1 for a single object).
+
+    Raises:
+        IngestError: The file is not UTF-8 JSON of that shape.
+    """
+    raw = path.read_bytes().removeprefix(_BOM)
+    expected = "expected a JSON array of objects or a single JSON object"
+    try:
+        doc = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise IngestError(f"is not UTF-8 text; {expected}", file=rel) from None
+    with duckdb.connect() as con:
+        kind = con.execute(
+            "select case when json_valid($doc) then json_type($doc) end", {"doc": doc}
+        ).fetchone()
+        kind = kind[0] if kind else None
+        if kind == "OBJECT":
+            return pa.table(
+                {"line_no": pa.array([1], pa.int64()), "line": pa.array([doc.strip()])}
+            )
+        if kind != "ARRAY":
+            problem = "does not parse as JSON" if kind is None else "is not an array"
+            raise IngestError(f"{problem}; {expected}", file=rel)
+        elements = con.execute(
+            "select key::bigint + 1 as line_no, value::varchar as line, type"
+            " from json_each($doc) order by line_no",
+            {"doc": doc},
+        ).fetch_arrow_table()
+    not_objects = elements.filter(pc.not_equal(elements["type"], "OBJECT"))
+    if not_objects.num_rows:
+        first = not_objects["line_no"][0].as_py()
+        raise IngestError(f"element {first} is not a JSON object; {expected}", file=rel)
+    return elements.select(["line_no", "line"])
+
+
+def flatten_json(
+    lines: pa.Table,
+    *,
+    rel: str,
+    structure: str,
+    columns: Mapping[str, str],
+    lets: Mapping[str, str] | None = None,
+) -> pl.DataFrame:
+    """Flatten JSON objects into one text column per field, with DuckDB.
+
+    Args:
+        lines: `(line_no, line)`, one JSON object per row.
+        rel: The file, for error messages.
+        structure: A DuckDB JSON structure; `r` is the line read with it.
+        columns: Output column name to SQL expression over `r` and the `lets`.
+        lets: Named intermediate SQL expressions over `r` (and earlier lets).
+
+    Returns:
+        `_source_line`, `_record_json` (compact JSON text) and the columns, as text.
+
+    Raises:
+        IngestError: A line is not a JSON object.
+    """
+    # The structure and the expressions are the readers' own constants, not input.
+    selected = ",\n".join(
+        f"({sql})::varchar as {name}" for name, sql in columns.items()
+    )
+    derived = "".join(f", {sql} as {name}" for name, sql in (lets or {}).items())
+    query = f"""
+        select line_no as _source_line, json(line)::varchar as _record_json,
+        {selected}
+        from (
+            select *{derived}
+            from (select line_no, line, from_json(line, '{structure}') as r from lines)
+        )
+        order by line_no
+    """
+    with duckdb.connect() as con:
+        con.register("lines", lines)
+        bad = con.execute(
+            "select min(line_no) from lines where not (case when json_valid(line)"
+            " then json_type(line) = 'OBJECT' else false end)"
+        ).fetchone()
+        if bad and bad[0] is not None:
+            msg = f"line {bad[0]} is not a JSON object; expected one JSON object a line"
+            raise IngestError(msg, file=rel)
+        return con.execute(query).pl()
+
+
+def read_csv_header(path: Path, rel: str) -> list[str]:
+    """Return the header row of a CSV file (a byte-order mark is dropped).
+
+    Raises:
+        IngestError: The file has no header row, or names a column twice.
+    """
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            header = next(csv.reader(handle), None)
+    except (UnicodeDecodeError, csv.Error):
+        header = None
+    if not header or not any(name.strip() for name in header):
+        raise IngestError("expected a CSV header row of column names", file=rel)
+    names = [name.strip() for name in header]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        msg = f"the header names column(s) {', '.join(twice)} more than once"
+        raise IngestError(msg, file=rel)
+    return names
+
+
+def iter_csv(
+    path: Path, rel: str, header: list[str], *, chunk_bytes: int = CHUNK_BYTES
+) -> Iterator[pl.DataFrame]:
+    """Yield the data rows of a CSV file as text frames, in chunks.
+
+    Each frame has the header's columns as text (empty cells as empty text) plus
+    `_source_line` (the 1-based data row, header and blank lines not counted) and
+    `_record_json` (the row as a JSON object of header name to text).
+
+    Raises:
+        IngestError: A row does not parse (wrong number of fields, not UTF-8...).
+    """
+    read_options = pacsv.ReadOptions(
+        block_size=chunk_bytes, column_names=header, skip_rows=1
+    )
+    convert_options = pacsv.ConvertOptions(
+        column_types=dict.fromkeys(header, pa.string()),
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+    done = 0
+    try:
+        reader = pacsv.open_csv(
+            path,
+            read_options=read_options,
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=convert_options,
+        )
+        for batch in reader:
+            frame = pl.DataFrame(batch)
+            yield frame.with_columns(
+                pl.int_range(done + 1, done + 1 + frame.height, dtype=pl.Int64).alias(
+                    "_source_line"
+                ),
+                pl.struct(header).struct.json_encode().alias("_record_json"),
+            )
+            done += frame.height
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        raise _csv_problem(path, rel, len(header)) from None
+
+
+def _csv_problem(path: Path, rel: str, width: int) -> IngestError:
+    """Find the first row that does not parse, for a message naming it."""
+    expected = f"expected CSV rows of {width} fields"
+    data = path.read_bytes().removeprefix(_BOM)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        return IngestError(f"line {line} is not UTF-8 text", file=rel)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        next(reader, None)
+        row_no = 0
+        for row in reader:
+            if not row:
+                continue
+            row_no += 1
+            if len(row) != width:
+                msg = (
+                    f"data row {row_no} (line {reader.line_num}) has {len(row)} "
+                    f"fields; {expected}"
+                )
+                return IngestError(msg, file=rel)
+    except csv.Error:
+        return IngestError(
+            f"line {reader.line_num} does not parse as CSV; {expected}", file=rel
+        )
+    return IngestError(f"does not parse as CSV; {expected}", file=rel)
