@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -35,8 +35,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-errors = Console(stderr=True)
+# The real terminal: job output (dbt's log lines) is redirected to the home's logs.
+console = Console(file=sys.__stdout__)
+errors = Console(file=sys.__stderr__)
 
 
 class CommandFailed(Exception):
@@ -75,17 +76,33 @@ def _run_job(job_name: str, run_config: dict[str, Any] | None = None) -> Any:
 
     job = defs.resolve_job_def(job_name)
     instance = dg.DagsterInstance.get()
-    return job.execute_in_process(
-        instance=instance, run_config=run_config or {}, raise_on_error=False
-    )
+    # The full event log stays in the instance (see `clearlist ui`); the terminal
+    # gets the progress spinner and a one-line reason.
+    quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    logs = env.home().root / "logs"
+    logs.mkdir(exist_ok=True)
+    with (
+        (logs / f"{job_name}.log").open("a", encoding="utf-8") as log,
+        redirect_stdout(log),
+        redirect_stderr(log),
+    ):
+        return job.execute_in_process(
+            instance=instance,
+            run_config={**(run_config or {}), **quiet},
+            raise_on_error=False,
+        )
 
 
 def _failure_reason(result: Any) -> str:
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data is not None:
             error = event.step_failure_data.error
-            message = error.message.strip().splitlines()[0] if error else "step failed"
-            return f"{event.step_key}: {message}"
+            # Dagster wraps the step's own exception; its innermost cause says why.
+            while error is not None and error.cause is not None:
+                error = error.cause
+            message = error.message.strip() if error else "step failed"
+            first_line = message.splitlines()[0] if message else "step failed"
+            return f"{event.step_key}: {first_line}"
     return "the run failed"
 
 
@@ -146,8 +163,8 @@ def export_segment(segment: str, *, as_of: str, recipient: str) -> dict[str, Any
     if not result.success:
         raise CommandFailed(_failure_reason(result))
     for event in result.get_asset_materialization_events():
-        materialization = event.asset_materialization
-        if materialization and materialization.asset_key.path[0] == "exports":
+        materialization = event.step_materialization_data.materialization
+        if materialization.asset_key.path[0] == "exports":
             path = Path(materialization.metadata["path"].value)
             return json.loads((path.parent / "manifest.json").read_text())
     raise CommandFailed(f"{segment}: the run wrote no audience file")

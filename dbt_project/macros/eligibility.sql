@@ -186,7 +186,7 @@
             {#- defects (164.508(b)(2), (c)) -#}
             (
                 authorizations_in_force.is_deleted
-                or authorizations_in_force.status != 'signed'
+                or coalesce(authorizations_in_force.status, '') != 'signed'
                 or authorizations_in_force.signed_at is null
                 or authorizations_in_force.signed_at > {{ as_of }}
                 or not authorizations_in_force.has_template
@@ -212,25 +212,36 @@
                 and not {{ list_has('authorizations_in_force.regulations', 'HIPAA-164.508') }}
             ) as is_not_hipaa_form,
             (
-                authorizations_in_force.expires_at <= {{ as_of }}
-                or authorizations_in_force.expiry_event_occurred_at <= {{ as_of }}
+                coalesce(authorizations_in_force.expires_at <= {{ as_of }}, false)
+                or coalesce(
+                    authorizations_in_force.expiry_event_occurred_at <= {{ as_of }},
+                    false
+                )
             ) as is_expired,
-            authorizations_in_force.signed_at > authorizations_in_force.known_at
-                as is_signed_after_receipt,
+            coalesce(
+                authorizations_in_force.signature_dated_at
+                > authorizations_in_force.known_at,
+                false
+            ) as is_signed_after_receipt,
             authorizations_in_force.is_compound,
             authorizations_in_force.is_conditioned_on_treatment,
-            (
+            coalesce(
                 authorizations_in_force.signer_role != 'self'
-                and authorizations_in_force.signer_authority is null
+                and authorizations_in_force.signer_authority is null,
+                false
             ) as has_signer_defect,
-            (
+            coalesce(
                 authorizations_in_force.signature_method = 'esign'
-                and authorizations_in_force.esign_evidence_id is null
+                and authorizations_in_force.esign_evidence_id is null,
+                false
             ) as has_esign_defect,
             (
                 revoked_authorizations.authorization_id is not null
-                or authorizations_in_force.signed_at
-                < person_revocations.last_revoked_at
+                or coalesce(
+                    authorizations_in_force.signed_at
+                    < person_revocations.last_revoked_at,
+                    false
+                )
             ) as is_revoked
 
         from authorizations_in_force

@@ -214,7 +214,7 @@ def gate_frame(
           and a.match_method in ('mrn', 'verified_email')
           and a.signed_at is not null
           and a.signed_at <= $as_of
-          and a.signed_at <= a.known_at
+          and a.signature_dated_at <= a.known_at
           and a.signer_role is not null
           and (a.signer_role = 'self' or a.signer_authority is not null)
           and (a.signature_method != 'esign' or a.esign_evidence_id is not null)
@@ -355,7 +355,7 @@ def gate_frame(
     )
     sql = f"select * replace ({coalesced}) from ({sql})"
     logger.debug("gate SQL for %s: %s", c.segment, sql)
-    return con.execute(sql, params).to_arrow_table()
+    return con.execute(sql, params).fetch_arrow_table()
 
 
 def load_suite(path: Path = SUITE_PATH) -> dict[str, Any]:
@@ -388,8 +388,10 @@ def validate(frame: pa.Table, suite: dict[str, Any]) -> list[dict[str, Any]]:
         of unexpected rows. No row values are kept.
     """
     import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = context.data_sources.add_pandas(name="gate")
     asset = source.add_dataframe_asset(name="outbound")
     batch_definition = asset.add_batch_definition_whole_dataframe("all_rows")

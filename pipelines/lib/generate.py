@@ -27,11 +27,13 @@ Note:
     each variant of the planted situation.
 """
 
+import itertools
 import json
 import logging
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -413,7 +415,9 @@ class GenerationPlan:
             anchor=datetime.fromisoformat(data["anchor"]),
             segment=data["segment"],
             batches=[
-                BatchPlan(**{**b, "received_at": datetime.fromisoformat(b["received_at"])})
+                BatchPlan(
+                    **{**b, "received_at": datetime.fromisoformat(b["received_at"])}
+                )
                 for b in data["batches"]
             ],
             files=data["files"],
@@ -844,8 +848,7 @@ _USER_AGENTS = [
     "Gecko) Chrome/124.0.0.0 Mobile Safari/537.36",
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, "
     "like Gecko) Version/17.4 Safari/605.1.15",
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:125.0) Gecko/20100101 "
-    "Firefox/125.0",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:125.0) Gecko/20100101 Firefox/125.0",
 ]
 _MACHINE_AGENT = "Mozilla/5.0"
 _CLICK_URLS = [
@@ -894,7 +897,7 @@ def _sf_ids(obj: str, n: int, start: int = 0) -> pl.Series:
     weights = 1 << np.arange(5)
     for c in range(3):
         out[:, 15 + c] = _SF_SUFFIX[(upper[:, c * 5 : c * 5 + 5] * weights).sum(1)]
-    return pl.Series(out.reshape(-1).view("S18")).cast(pl.String)
+    return _text(out)
 
 
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
@@ -942,7 +945,7 @@ def _uuids(rng: np.random.Generator, n: int) -> pl.Series:
                 pl.col("h").str.slice(0, 8),
                 pl.col("h").str.slice(8, 4),
                 pl.lit("4") + pl.col("h").str.slice(13, 3),
-                pl.col("h").str.slice(16, 4),
+                pl.lit("8") + pl.col("h").str.slice(17, 3),
                 pl.col("h").str.slice(20, 12),
             ],
             separator="-",
@@ -950,8 +953,11 @@ def _uuids(rng: np.random.Generator, n: int) -> pl.Series:
     ).to_series()
 
 
-def _pick(rng: np.random.Generator, values: list[str], n: int, p=None) -> np.ndarray:
-    arr = np.array(values, dtype=object)
+def _pick(
+    rng: np.random.Generator, values: list[str], n: int, p: Any = None
+) -> np.ndarray:
+    """`n` values drawn from `values`, uniformly or with weights `p`."""
+    arr = np.array(values, dtype=str)
     if p is None:
         return arr[rng.integers(0, len(values), n)]
     weights = np.asarray(p, dtype=float)
@@ -974,8 +980,10 @@ def _opt(*parts: str | pl.Expr) -> pl.Expr:
 
 def _esc(col: str) -> pl.Expr:
     """Escape free text for a JSON string."""
-    return pl.col(col).str.replace_all("\\", "\\\\", literal=True).str.replace_all(
-        '"', '\\"', literal=True
+    return (
+        pl.col(col)
+        .str.replace_all("\\", "\\\\", literal=True)
+        .str.replace_all('"', '\\"', literal=True)
     )
 
 
@@ -1001,20 +1009,16 @@ def _ts_local(col: str, tz: str = "tz", off: str = "off") -> pl.Expr:
     """Format epoch seconds in the person's local standard time with its offset."""
     local = pl.col(col) + pl.col(off) * 60
     return pl.concat_str(
-        [pl.from_epoch(local, time_unit="s").dt.strftime("%Y-%m-%dT%H:%M:%S"), pl.col(tz)]
+        [
+            pl.from_epoch(local, time_unit="s").dt.strftime("%Y-%m-%dT%H:%M:%S"),
+            pl.col(tz),
+        ]
     )
 
 
 def _sf_time_or_date(col: str, date_only: str) -> pl.Expr:
     """Salesforce timestamp, or a bare date where `date_only` is true."""
-    return (
-        pl.when(pl.col(date_only)).then(_date(col)).otherwise(_ts_sf(col))
-    )
-
-
-def _bool_sf(col: str | pl.Expr) -> pl.Expr:
-    e = pl.col(col) if isinstance(col, str) else col
-    return pl.when(e).then(pl.lit("TRUE")).otherwise(pl.lit("FALSE"))
+    return pl.when(pl.col(date_only)).then(_date(col)).otherwise(_ts_sf(col))
 
 
 def _coding(system: str, code: str, display: str) -> str:
@@ -1060,6 +1064,20 @@ class _Writer:
         body = pl.DataFrame({"l": lines}).select(pl.col("l").str.join(",\n")).item()
         path.write_text("[\n" + body + "\n]\n", encoding="utf-8")
         self.files[rel] = lines.len()
+
+    def lines_parts(
+        self, rel: str, parts: Iterable[pl.Series], extra: list[pl.Series]
+    ) -> None:
+        """Like `lines`, written part by part so that no part stays in memory."""
+        path = self._path(rel)
+        count = 0
+        with path.open("wb") as handle:
+            for part in itertools.chain(parts, extra):
+                pl.DataFrame({"l": part}).write_csv(
+                    handle, include_header=False, quote_style="never"
+                )
+                count += part.len()
+        self.files[rel] = count
 
     def csv(self, rel: str, frame: pl.DataFrame) -> None:
         """A Salesforce export: UTF-8 with a byte-order mark, API names as header."""
@@ -1112,7 +1130,9 @@ def _people(rng: np.random.Generator, n: int, clock: _Clock) -> pl.DataFrame:
     last = _pick(rng, _LAST_NAMES, n)
 
     places = _places()
-    place = rng.choice(places.height, size=n, p=(w := places["weight"].to_numpy()) / w.sum())
+    place = rng.choice(
+        places.height, size=n, p=(w := places["weight"].to_numpy()) / w.sum()
+    )
     zip_tail = rng.integers(0, 100, n)
     house = rng.integers(10, 9900, n)
     street = _pick(rng, _STREETS, n)
@@ -1122,9 +1142,9 @@ def _people(rng: np.random.Generator, n: int, clock: _Clock) -> pl.DataFrame:
     # unique numbers: affine permutations of the person index
     email_mod = 10 ** max(3, len(str(n * 10)) - 1)
     email_num = (idx * 7_919 + 37) % email_mod
-    mobile = 2_000_000 + (idx * 7_919 + 17) % 4_000_000
-    home = 6_000_000 + (idx * 104_729 + 29) % 4_000_000
-    mrn = (idx * 7_919 + 12_345) % 10_000_000
+    mobile = 2_000_000 + (idx * 1_299_709 + 1_234_567) % 4_000_000
+    home = 6_000_000 + (idx * 15_485_863 + 2_345_678) % 4_000_000
+    mrn = _mrn_numbers(idx)
     has_home = rng.random(n) < 0.4
     mobile_system = np.where(rng.random(n) < 0.5, "sms", "phone")
     email_style = rng.integers(0, 4, n)
@@ -1143,7 +1163,9 @@ def _people(rng: np.random.Generator, n: int, clock: _Clock) -> pl.DataFrame:
     verified = _pick(rng, ["TRUE", "FALSE", ""], n, [0.55, 0.25, 0.2])
     verified = np.where(scen == _SC["linked_by_verified_email"], "TRUE", verified)
     verified = np.where(
-        scen == _SC["unverified_duplicate"], np.where(idx % 2 == 0, "FALSE", ""), verified
+        scen == _SC["unverified_duplicate"],
+        np.where(idx % 2 == 0, "FALSE", ""),
+        verified,
     )
     crm_has_mrn = (scen != _SC["linked_by_verified_email"]) & (
         scen != _SC["unverified_duplicate"]
@@ -1155,7 +1177,7 @@ def _people(rng: np.random.Generator, n: int, clock: _Clock) -> pl.DataFrame:
     p = pl.DataFrame(
         {
             "p": idx,
-            "scenario": np.array(SCENARIO_NAMES, dtype=object)[scen],
+            "scenario": np.array(SCENARIO_NAMES)[scen],
             "sc": scen.astype(np.int16),
             "female": female,
             "birth_day": birth_day,
@@ -1199,7 +1221,10 @@ def _people(rng: np.random.Generator, n: int, clock: _Clock) -> pl.DataFrame:
     )
     pl_place = places.select(pl.all().gather(pl.Series(place)))
     pl_old = places.select(
-        [pl.col(c).gather(pl.Series(old_place)).alias(f"old_{c}") for c in places.columns]
+        [
+            pl.col(c).gather(pl.Series(old_place)).alias(f"old_{c}")
+            for c in places.columns
+        ]
     )
     p = pl.concat(
         [p, pl_place, pl_old, langs.select(pl.all().gather(pl.Series(lang)))],
@@ -1220,7 +1245,9 @@ def _people(rng: np.random.Generator, n: int, clock: _Clock) -> pl.DataFrame:
     mob = pl.col("mobile7").cast(pl.String)
     hom = pl.col("home7").cast(pl.String)
     return p.with_columns(
-        gender=pl.when(pl.col("female")).then(pl.lit("female")).otherwise(pl.lit("male")),
+        gender=pl.when(pl.col("female"))
+        .then(pl.lit("female"))
+        .otherwise(pl.lit("male")),
         birth_date=pl.from_epoch(pl.col("birth_day"), time_unit="d").dt.strftime(
             "%Y-%m-%d"
         ),
@@ -1285,7 +1312,36 @@ def _people(rng: np.random.Generator, n: int, clock: _Clock) -> pl.DataFrame:
         off=pl.col("offset_min"),
         full_name=pl.concat_str([pl.col("first"), pl.col("last")], separator=" "),
         age_days=pl.lit(anchor_day) - pl.col("birth_day"),
+        k=pl.int_range(pl.len()).over("sc"),
+    ).drop(
+        "place",
+        "old_place",
+        "street_name",
+        "suffix",
+        "apt",
+        "email_num",
+        "email_style",
+        "domain",
+        "mobile7",
+        "home7",
+        "has_home",
+        "mrn_num",
+        "lang",
+        "weight",
+        "area",
+        "offset_min",
+        "old_area",
+        "old_offset_min",
+        "old_weight",
+        "old_zip3",
+        "old_house",
+        strict=False,
     )
+
+
+def _mrn_numbers(idx: np.ndarray) -> np.ndarray:
+    """Distinct 7-digit medical record numbers (an affine permutation of the index)."""
+    return (idx.astype(np.int64) * 1_000_003 + 1_234_567) % 10_000_000
 
 
 def _band_weights() -> np.ndarray:
@@ -1315,6 +1371,10 @@ def _scenario_mask(people: pl.DataFrame, *names: str) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- EHR
+
+
+#: Rows to render and the expression that renders one line of text per row.
+_Rendered = tuple[pl.DataFrame, pl.Expr]
 
 
 @dataclass
@@ -1349,51 +1409,48 @@ def _write_ehr(
     n = people.height
     people = people.with_columns(pid=_uuids(rng, n))
     hi = np.where(
-        people["deceased"].to_numpy(), people["death"].to_numpy() - DAY, clock.ehr - HOUR
+        people["deceased"].to_numpy(),
+        people["death"].to_numpy() - DAY,
+        clock.ehr - HOUR,
     )
     people = people.with_columns(hi=hi)
-    resources: dict[str, pl.Series] = {"Patient": _patients(people)}
-    bad = _bad_patient(rng, n, clock)
-    resources["Encounter"], enc = _encounters(rng, people, clock)
-    resources["Condition"], cond = _conditions(rng, people, enc, clock)
-    resources["MedicationRequest"] = _medication_requests(rng, people, enc, cond, clock)
-    resources["Immunization"] = _immunizations(rng, people, clock)
-    resources["Procedure"] = _procedures(rng, people, enc, clock)
-    resources["Observation"] = _observations(rng, people, enc, cond, clock)
-    resources["RelatedPerson"], related_ids = _related_persons(rng, people, clock)
-    resources["Consent"] = _consents(rng, people, clock)
+    output: list[dict[str, Any]] = []
 
-    order = [
-        "Patient",
-        "RelatedPerson",
-        "Condition",
-        "Encounter",
-        "Procedure",
-        "MedicationRequest",
-        "Immunization",
-        "Observation",
-        "Consent",
-    ]
-    output = []
-    for rtype in order:
-        lines = resources[rtype]
-        if rtype == "Patient":
-            lines = pl.concat([lines, pl.Series("l", [bad])])
-        chunks = max(1, math.ceil(lines.len() / FHIR_FILE_ROWS))
+    def emit(rtype: str, rendered: _Rendered, extra: str | None = None) -> None:
+        frame, render = rendered
+        total = frame.height + (extra is not None)
+        chunks = max(1, math.ceil(total / FHIR_FILE_ROWS))
         for c in range(chunks):
+            part = frame.slice(c * FHIR_FILE_ROWS, FHIR_FILE_ROWS)
+            lines = part.select(render.alias("l")).to_series()
+            if extra is not None and c == chunks - 1:
+                lines = pl.concat([lines, pl.Series("l", [extra])])
             name = f"{rtype}.{c:03d}.ndjson"
-            part = lines.slice(c * FHIR_FILE_ROWS, FHIR_FILE_ROWS)
-            out.lines(f"{EHR_BATCH}/{name}", part)
-            output.append({"type": rtype, "url": name, "count": part.len()})
-        if rtype == "Patient":
-            malformed.append(
-                MalformedRow(
-                    file=f"{EHR_BATCH}/{output[-1]['url']}",
-                    line=output[-1]["count"],
-                    entity="Patient",
-                    reason="Patient resource without id",
-                )
-            )
+            out.lines(f"{EHR_BATCH}/{name}", lines)
+            output.append({"type": rtype, "url": name, "count": lines.len()})
+
+    emit("Patient", _patients(people), extra=_bad_patient(rng, n, clock))
+    malformed.append(
+        MalformedRow(
+            file=f"{EHR_BATCH}/{output[-1]['url']}",
+            line=output[-1]["count"],
+            entity="Patient",
+            reason="Patient resource without id",
+        )
+    )
+    related_lines, related = _related_persons(rng, people, clock)
+    emit("RelatedPerson", _as_rendered(related_lines))
+    encounters, enc = _encounters(rng, people, clock)
+    conditions, cond = _conditions(rng, people, enc, clock)
+    emit("Condition", conditions)
+    emit("Encounter", encounters)
+    del encounters, conditions
+    emit("Procedure", _procedures(rng, people, enc, clock))
+    emit("MedicationRequest", _medication_requests(rng, people, enc, cond, clock))
+    emit("Immunization", _immunizations(rng, people, clock))
+    emit("Observation", _observations(rng, people, enc, cond, clock))
+    emit("Consent", _as_rendered(_consents(rng, people, clock)))
+    order = list(dict.fromkeys(o["type"] for o in output))
     out.json(
         f"{EHR_BATCH}/manifest.json",
         {
@@ -1405,7 +1462,11 @@ def _write_ehr(
             "error": [],
         },
     )
-    return people["pid"], related_ids
+    return people["pid"], related
+
+
+def _as_rendered(lines: pl.Series) -> _Rendered:
+    return pl.DataFrame({"l": lines}), pl.col("l")
 
 
 def _security(labels: pl.Expr) -> pl.Expr:
@@ -1427,14 +1488,12 @@ def _label(code: pl.Expr | str, display: pl.Expr | str) -> pl.Expr:
     )
 
 
-def _patients(p: pl.DataFrame) -> pl.Series:
+def _patients(p: pl.DataFrame) -> _Rendered:
     identifier = (
         '{"type":{"coding":[{"system":"'
         + MR_SYSTEM
         + '","code":"MR","display":"Medical Record Number"}],'
-        '"text":"Medical Record Number"},"system":"'
-        + MRN_SYSTEM
-        + '","value":"'
+        '"text":"Medical Record Number"},"system":"' + MRN_SYSTEM + '","value":"'
     )
     old = pl.when(pl.col("old_address")).then(
         _cat(
@@ -1452,7 +1511,7 @@ def _patients(p: pl.DataFrame) -> pl.Series:
         )
     )
     deceased = pl.when(pl.col("deceased")).then(_ts_local("death"))
-    return p.select(
+    return p, (
         _cat(
             '{"resourceType":"Patient","id":"',
             pl.col("pid"),
@@ -1473,7 +1532,9 @@ def _patients(p: pl.DataFrame) -> pl.Series:
             '","value":"',
             pl.col("mobile_fhir"),
             '","use":"mobile"}',
-            _opt(',{"system":"phone","value":"', pl.col("home_fhir"), '","use":"home"}'),
+            _opt(
+                ',{"system":"phone","value":"', pl.col("home_fhir"), '","use":"home"}'
+            ),
             '],"gender":"',
             pl.col("gender"),
             '","birthDate":"',
@@ -1498,12 +1559,12 @@ def _patients(p: pl.DataFrame) -> pl.Series:
             '"}],"text":"',
             pl.col("lang_text"),
             '"},"preferred":true}]}',
-        ).alias("l")
-    ).to_series()
+        )
+    )
 
 
 def _bad_patient(rng: np.random.Generator, n: int, clock: _Clock) -> str:
-    mrn = f"MRN{(n * 7_919 + 12_345) % 10_000_000:07d}"
+    mrn = f"MRN{_mrn_numbers(np.array([n]))[0]:07d}"
     updated = datetime.fromtimestamp(clock.ehr - int(rng.integers(HOUR, 30 * DAY)), UTC)
     return json.dumps(
         {
@@ -1526,7 +1587,9 @@ def _bad_patient(rng: np.random.Generator, n: int, clock: _Clock) -> str:
 def _practitioners(rng: np.random.Generator, count: int) -> pl.DataFrame:
     first = pl.Series(_pick(rng, _FEMALE_NAMES + _MALE_NAMES, count), dtype=pl.String)
     last = pl.Series(_pick(rng, _LAST_NAMES, count), dtype=pl.String)
-    return pl.DataFrame({"prac_id": _uuids(rng, count), "prac_name": first + " " + last})
+    return pl.DataFrame(
+        {"prac_id": _uuids(rng, count), "prac_name": first + " " + last}
+    )
 
 
 def _dept_frame() -> pl.DataFrame:
@@ -1544,7 +1607,7 @@ def _dept_frame() -> pl.DataFrame:
 
 def _encounters(
     rng: np.random.Generator, people: pl.DataFrame, clock: _Clock
-) -> tuple[pl.Series, _Encounters]:
+) -> tuple[_Rendered, _Encounters]:
     n = people.height
     base = 1 + np.minimum(rng.poisson(1.2, n), 5)
     sensitive = _scenario_mask(people, "sensitive")
@@ -1586,7 +1649,7 @@ def _encounters(
                     "id": ids,
                     "start": start,
                     "end": start + dur,
-                    "law": pl.Series(law, dtype=pl.String),
+                    "law": pl.Series(law.tolist(), dtype=pl.String),
                     "updated": updated,
                 }
             ),
@@ -1599,51 +1662,49 @@ def _encounters(
             pl.col("law").replace_strict(_LAW_DISPLAY, default=pl.col("law")),
         )
     )
-    lines = frame.select(
-        _cat(
-            '{"resourceType":"Encounter","id":"',
-            pl.col("id"),
-            '","meta":{"lastUpdated":"',
-            _ts_z("updated"),
-            '"',
-            _security(labels),
-            '},"status":"finished","class":{"system":"',
-            ACT_CODE,
-            '","code":"',
-            pl.col("class"),
-            '","display":"',
-            pl.col("class_display"),
-            '"},"type":[{"coding":[{"system":"',
-            SNOMED,
-            '","code":"',
-            pl.col("type_code"),
-            '","display":"',
-            pl.col("type_display"),
-            '"}],"text":"',
-            pl.col("type_display"),
-            '"}],"serviceType":{"coding":[{"system":"',
-            SNOMED,
-            '","code":"',
-            pl.col("dept_code"),
-            '","display":"',
-            pl.col("dept_display"),
-            '"}],"text":"',
-            pl.col("dept_display"),
-            '"},"subject":{"reference":"Patient/',
-            pl.col("pid"),
-            '"},"participant":[{"type":[{"coding":[{"system":"http://terminology.hl7.'
-            'org/CodeSystem/v3-ParticipationType","code":"PPRF","display":"primary '
-            'performer"}]}],"individual":{"reference":"Practitioner/',
-            pl.col("prac_id"),
-            '","display":"Dr. ',
-            pl.col("prac_name"),
-            '"}}],"period":{"start":"',
-            _ts_local("start"),
-            '","end":"',
-            _ts_local("end"),
-            '"}}',
-        ).alias("l")
-    ).to_series()
+    render = _cat(
+        '{"resourceType":"Encounter","id":"',
+        pl.col("id"),
+        '","meta":{"lastUpdated":"',
+        _ts_z("updated"),
+        '"',
+        _security(labels),
+        '},"status":"finished","class":{"system":"',
+        ACT_CODE,
+        '","code":"',
+        pl.col("class"),
+        '","display":"',
+        pl.col("class_display"),
+        '"},"type":[{"coding":[{"system":"',
+        SNOMED,
+        '","code":"',
+        pl.col("type_code"),
+        '","display":"',
+        pl.col("type_display"),
+        '"}],"text":"',
+        pl.col("type_display"),
+        '"}],"serviceType":{"coding":[{"system":"',
+        SNOMED,
+        '","code":"',
+        pl.col("dept_code"),
+        '","display":"',
+        pl.col("dept_display"),
+        '"}],"text":"',
+        pl.col("dept_display"),
+        '"},"subject":{"reference":"Patient/',
+        pl.col("pid"),
+        '"},"participant":[{"type":[{"coding":[{"system":"http://terminology.hl7.'
+        'org/CodeSystem/v3-ParticipationType","code":"PPRF","display":"primary '
+        'performer"}]}],"individual":{"reference":"Practitioner/',
+        pl.col("prac_id"),
+        '","display":"Dr. ',
+        pl.col("prac_name"),
+        '"}}],"period":{"start":"',
+        _ts_local("start"),
+        '","end":"',
+        _ts_local("end"),
+        '"}}',
+    )
     enc = _Encounters(
         ids=ids.to_numpy(),
         person=person,
@@ -1652,7 +1713,7 @@ def _encounters(
         base=base,
         sensitive=sens_index,
     )
-    return lines, enc
+    return (frame, render), enc
 
 
 def _condition_probabilities(people: pl.DataFrame) -> dict[str, np.ndarray]:
@@ -1676,7 +1737,7 @@ def _condition_probabilities(people: pl.DataFrame) -> dict[str, np.ndarray]:
 
 def _conditions(
     rng: np.random.Generator, people: pl.DataFrame, enc: _Encounters, clock: _Clock
-) -> tuple[pl.Series, pl.DataFrame]:
+) -> tuple[_Rendered, pl.DataFrame]:
     n = people.height
     keys = list(_CONDITIONS)
     person_parts, key_parts = [], []
@@ -1728,7 +1789,9 @@ def _conditions(
                     "onset": onset,
                     "abatement": pl.Series(abatement).replace(0, None),
                     "variant": variant,
-                    "updated": np.minimum(recorded + _u(rng, m, 60, 20 * DAY), clock.ehr - 60),
+                    "updated": np.minimum(
+                        recorded + _u(rng, m, 60, 20 * DAY), clock.ehr - 60
+                    ),
                 }
             ),
         ],
@@ -1745,48 +1808,46 @@ def _conditions(
         _label(pl.col("label"), pl.col("label_display"))
     )
     status = pl.when(pl.col("abatement").is_null()).then(pl.lit("active"))
-    lines = frame.select(
-        _cat(
-            '{"resourceType":"Condition","id":"',
-            pl.col("id"),
-            '","meta":{"lastUpdated":"',
-            _ts_z("updated"),
-            '"',
-            _security(labels),
-            '},"clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/'
-            'CodeSystem/condition-clinical","code":"',
-            status.otherwise(pl.lit("resolved")),
-            '"}]},"verificationStatus":{"coding":[{"system":"http://terminology.hl7.'
-            'org/CodeSystem/condition-ver-status","code":"confirmed"}]},"category":'
-            '[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-'
-            'category","code":"encounter-diagnosis","display":"Encounter Diagnosis"}]}]'
-            ',"code":{"coding":[',
-            coding,
-            '],"text":"',
-            pl.col("text"),
-            '"},"subject":{"reference":"Patient/',
-            pl.col("pid"),
-            '"},"encounter":{"reference":"Encounter/',
-            pl.col("eid"),
-            '"},"onsetDateTime":"',
-            _ts_local("onset"),
-            '"',
-            _opt(',"abatementDateTime":"', _ts_local("abatement"), '"'),
-            ',"recordedDate":"',
-            _ts_local("recorded"),
-            '"}',
-        ).alias("l")
-    ).to_series()
+    render = _cat(
+        '{"resourceType":"Condition","id":"',
+        pl.col("id"),
+        '","meta":{"lastUpdated":"',
+        _ts_z("updated"),
+        '"',
+        _security(labels),
+        '},"clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/'
+        'CodeSystem/condition-clinical","code":"',
+        status.otherwise(pl.lit("resolved")),
+        '"}]},"verificationStatus":{"coding":[{"system":"http://terminology.hl7.'
+        'org/CodeSystem/condition-ver-status","code":"confirmed"}]},"category":'
+        '[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-'
+        'category","code":"encounter-diagnosis","display":"Encounter Diagnosis"}]}]'
+        ',"code":{"coding":[',
+        coding,
+        '],"text":"',
+        pl.col("text"),
+        '"},"subject":{"reference":"Patient/',
+        pl.col("pid"),
+        '"},"encounter":{"reference":"Encounter/',
+        pl.col("eid"),
+        '"},"onsetDateTime":"',
+        _ts_local("onset"),
+        '"',
+        _opt(',"abatementDateTime":"', _ts_local("abatement"), '"'),
+        ',"recordedDate":"',
+        _ts_local("recorded"),
+        '"}',
+    )
     facts = pl.DataFrame(
         {
             "person": person,
-            "key": [keys[k] if k < len(keys) else "sensitive" for k in key.tolist()],
+            "key": np.array([*keys, "sensitive"])[np.minimum(key, len(keys))],
             "id": ids,
             "eid": enc.ids[e],
             "recorded": recorded,
         }
     )
-    return lines, facts
+    return (frame, render), facts
 
 
 def _medication_requests(
@@ -1795,7 +1856,7 @@ def _medication_requests(
     enc: _Encounters,
     cond: pl.DataFrame,
     clock: _Clock,
-) -> pl.Series:
+) -> _Rendered:
     rx = cond.filter(pl.col("key").is_in(list(_MEDICATIONS)))
     rx = rx.filter(pl.Series(rng.random(rx.height) < 0.85))
     m = rx.height
@@ -1821,14 +1882,16 @@ def _medication_requests(
                     "status": status,
                     "authored": authored,
                     "valid_end": authored + days * DAY,
-                    "updated": np.minimum(authored + _u(rng, m, 60, 200 * DAY), clock.ehr - 60),
+                    "updated": np.minimum(
+                        authored + _u(rng, m, 60, 200 * DAY), clock.ehr - 60
+                    ),
                 },
                 schema_overrides={"status": pl.String},
             ),
         ],
         how="horizontal",
     ).join(meds, on="key", how="left", maintain_order="left")
-    return frame.select(
+    return frame, (
         _cat(
             '{"resourceType":"MedicationRequest","id":"',
             pl.col("id"),
@@ -1857,13 +1920,13 @@ def _medication_requests(
             '","end":"',
             _ts_local("valid_end"),
             '"},"numberOfRepeatsAllowed":3}}',
-        ).alias("l")
-    ).to_series()
+        )
+    )
 
 
 def _immunizations(
     rng: np.random.Generator, people: pl.DataFrame, clock: _Clock
-) -> pl.Series:
+) -> _Rendered:
     n = people.height
     years = people["age_days"].to_numpy() / 365.25
     birth = people["birth_day"].to_numpy() * DAY
@@ -1912,7 +1975,7 @@ def _immunizations(
         ],
         how="horizontal",
     )
-    return frame.select(
+    return frame, (
         _cat(
             '{"resourceType":"Immunization","id":"',
             pl.col("id"),
@@ -1931,13 +1994,13 @@ def _immunizations(
             '"},"occurrenceDateTime":"',
             _ts_local("when"),
             '","primarySource":true}',
-        ).alias("l")
-    ).to_series()
+        )
+    )
 
 
 def _procedures(
     rng: np.random.Generator, people: pl.DataFrame, enc: _Encounters, clock: _Clock
-) -> pl.Series:
+) -> _Rendered:
     n = people.height
     years = people["age_days"].to_numpy() / 365.25
     female = people["female"].to_numpy()
@@ -1972,13 +2035,15 @@ def _procedures(
                     "id": _uuids(rng, m),
                     "eid": enc.ids[e],
                     "performed": performed,
-                    "updated": np.minimum(performed + _u(rng, m, HOUR, 9 * DAY), clock.ehr - 60),
+                    "updated": np.minimum(
+                        performed + _u(rng, m, HOUR, 9 * DAY), clock.ehr - 60
+                    ),
                 }
             ),
         ],
         how="horizontal",
     )
-    return frame.select(
+    return frame, (
         _cat(
             '{"resourceType":"Procedure","id":"',
             pl.col("id"),
@@ -1999,8 +2064,8 @@ def _procedures(
             '"},"performedDateTime":"',
             _ts_local("performed"),
             '"}',
-        ).alias("l")
-    ).to_series()
+        )
+    )
 
 
 def _observations(
@@ -2009,7 +2074,7 @@ def _observations(
     enc: _Encounters,
     cond: pl.DataFrame,
     clock: _Clock,
-) -> pl.Series:
+) -> _Rendered:
     n = people.height
     has = {
         k: np.isin(np.arange(n), cond.filter(pl.col("key") == k)["person"].to_numpy())
@@ -2081,7 +2146,9 @@ def _observations(
                     "eid": enc.ids[e],
                     "effective": effective,
                     "value_text": pl.select(value_text).to_series(),
-                    "updated": np.minimum(effective + _u(rng, m, 600, 3 * DAY), clock.ehr - 60),
+                    "updated": np.minimum(
+                        effective + _u(rng, m, 600, 3 * DAY), clock.ehr - 60
+                    ),
                 }
             ),
         ],
@@ -2092,7 +2159,7 @@ def _observations(
         .then(pl.lit("Vital Signs"))
         .otherwise(pl.lit("Laboratory"))
     )
-    return frame.select(
+    return frame, (
         _cat(
             '{"resourceType":"Observation","id":"',
             pl.col("id"),
@@ -2126,8 +2193,8 @@ def _observations(
             '","code":"',
             pl.col("unit"),
             '"}}',
-        ).alias("l")
-    ).to_series()
+        )
+    )
 
 
 _RELATIONSHIPS = [
@@ -2201,6 +2268,8 @@ def _iso_epoch(seconds: int) -> str:
 
 def _date_epoch(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d")
+
+
 def _consent(
     cid: str,
     pid: str,
@@ -2236,7 +2305,9 @@ def _consent(
     return json.dumps(resource, separators=(",", ":"))
 
 
-def _consents(rng: np.random.Generator, people: pl.DataFrame, clock: _Clock) -> pl.Series:
+def _consents(
+    rng: np.random.Generator, people: pl.DataFrame, clock: _Clock
+) -> pl.Series:
     """Privacy-office requests: restrictions, confidential communications, Part 2."""
     cols = ["p", "pid", "k", "city", "state", "zip3", "zip_tail", "house"]
     restriction = people.filter(pl.col("scenario") == "restriction").select(cols)
@@ -2336,8 +2407,12 @@ def _write_crm(
     crm_from, crm_to = clock.crm + HOUR, clock.crm_changes - HOUR
 
     # Contact ---------------------------------------------------------------
-    optout_first = (pl.col("scenario") == "email_contact_optout") & (pl.col("k") % 2 == 0)
-    optout_later = (pl.col("scenario") == "email_contact_optout") & (pl.col("k") % 2 == 1)
+    optout_first = (pl.col("scenario") == "email_contact_optout") & (
+        pl.col("k") % 2 == 0
+    )
+    optout_later = (pl.col("scenario") == "email_contact_optout") & (
+        pl.col("k") % 2 == 1
+    )
     blank_optout = pl.Series(rng.random(n) < 0.3)
     dnc = pl.Series(_pick(rng, ["TRUE", "FALSE", ""], n, [0.03, 0.67, 0.3]))
     contacts = people.with_columns(
@@ -2435,7 +2510,8 @@ def _write_crm(
             "IsCompound__c": ["FALSE"] * len(_TEMPLATES),
             "ConditionedOnTreatment__c": ["FALSE"] * len(_TEMPLATES),
             "LastModifiedDate": [
-                _sf_epoch(clock.crm - (900 + 45 * i) * DAY) for i in range(len(_TEMPLATES))
+                _sf_epoch(clock.crm - (900 + 45 * i) * DAY)
+                for i in range(len(_TEMPLATES))
             ],
         }
     )
@@ -2551,7 +2627,11 @@ def _authorizations(
 
     purposes = _pick(
         rng,
-        ["MARKETING", "MARKETING:wellness-program", "MARKETING:wellness-program;HEALTH_ED"],
+        [
+            "MARKETING",
+            "MARKETING:wellness-program",
+            "MARKETING:wellness-program;HEALTH_ED",
+        ],
         m,
         [0.5, 0.35, 0.15],
     )
@@ -2561,7 +2641,10 @@ def _authorizations(
         purposes,
     )
     channels = _pick(
-        rng, ["email", "email;sms", "email;mail", "email;sms;mail;phone"], m, [4, 3, 2, 1]
+        rng,
+        ["email", "email;sms", "email;mail", "email;sms;mail;phone"],
+        m,
+        [4, 3, 2, 1],
     )
     channels = np.where(sc == "wrong_channel", "sms", channels)
     recipients = _pick(rng, ["CoveredEntity", "CoveredEntity;Acme Pharma"], m, [8, 2])
@@ -2573,7 +2656,9 @@ def _authorizations(
     scope = _pick(
         rng, ["demographics;contact", "demographics;contact;appointments"], m, [7, 3]
     )
-    template = np.where(a["lang_code"].to_numpy() == "es", tid["hipaa_es_v3"], tid["hipaa_v3"])
+    template = np.where(
+        a["lang_code"].to_numpy() == "es", tid["hipaa_es_v3"], tid["hipaa_v3"]
+    )
     template = np.where(sc == "missing_statement", tid["hipaa_v2"], template)
     template = np.where(sc == "wrong_channel", tid["sms_v1"], template)
     event = np.where(rng.random(m) < 0.1, "End of wellness program enrollment", "")
@@ -2605,7 +2690,9 @@ def _authorizations(
         signed_date_only=pl.Series(signed_date_only),
         expiry_date_only=pl.Series(expiry_date_only),
         no_signature=pl.Series(no_signature),
-        modified=pl.Series(np.where(no_signature & (sc == "unsigned"), signed, modified)),
+        modified=pl.Series(
+            np.where(no_signature & (sc == "unsigned"), signed, modified)
+        ),
         purposes=pl.Series(purposes),
         channels=pl.Series(channels),
         recipients=pl.Series(recipients),
@@ -2632,10 +2719,14 @@ def _authorizations(
     )
 
     def rows(f: pl.DataFrame, revoked: bool) -> pl.DataFrame:
-        status = pl.lit("Revoked") if revoked else (
-            pl.when(pl.col("scenario") == "declined")
-            .then(pl.lit("Declined"))
-            .otherwise(pl.lit("Signed"))
+        status = (
+            pl.lit("Revoked")
+            if revoked
+            else (
+                pl.when(pl.col("scenario") == "declined")
+                .then(pl.lit("Declined"))
+                .otherwise(pl.lit("Signed"))
+            )
         )
         return f.select(
             Id=pl.col("auth_id"),
@@ -2684,7 +2775,9 @@ def _authorizations(
     rk = rev["k"].to_numpy()
     received = _u(rng, r, clock.crm + HOUR, clock.crm_changes - 4 * HOUR)
     date_only = rk % 4 == 3
-    received = np.where(date_only, clock.anchor - _u(rng, r, 4 * DAY, 20 * DAY), received)
+    received = np.where(
+        date_only, clock.anchor - _u(rng, r, 4 * DAY, 20 * DAY), received
+    )
     changed = np.where(
         date_only,
         _u(rng, r, clock.crm + HOUR, clock.crm_changes - HOUR),
@@ -2763,7 +2856,9 @@ def _channel_consents(
                     "date_only": date_only,
                     "effective_to": pl.Series(effective_to).replace(0, None),
                     "modified": capture + _u(rng, size, 60, HOUR),
-                    "source": _pick(rng, ["Web Form", "Patient Portal", "Front Desk"], size),
+                    "source": _pick(
+                        rng, ["Web Form", "Patient Portal", "Front Desk"], size
+                    ),
                     "person": person,
                     "gid": gid,
                 }
@@ -2778,7 +2873,11 @@ def _channel_consents(
         .then(pl.col("mobile_e164"))
         .otherwise(
             pl.concat_str(
-                [pl.col("street"), pl.col("city"), pl.col("state") + " " + pl.col("zip")],
+                [
+                    pl.col("street"),
+                    pl.col("city"),
+                    pl.col("state") + " " + pl.col("zip"),
+                ],
                 separator=", ",
             )
         )
@@ -2815,9 +2914,994 @@ def _channel_consents(
     )
     second = rows(unsub)
     variants["email_unsub_this_list"] = {"crm_list_4101_optout": u}
-    variants["email_unsub_other_list"] = {"crm_list_4102_optout": int(other_unsub.sum())}
+    variants["email_unsub_other_list"] = {
+        "crm_list_4102_optout": int(other_unsub.sum())
+    }
     variants["fundraising_optout"] = {
         "email": int(np.sum(fundraising & (k % 3 != 2))),
         "mailing_address": int(np.sum(fundraising & (k % 3 == 2))),
     }
     return first, second
+
+
+# ---------------------------------------------------------------- engagement
+
+_EVENT_NAMES = [
+    "processed",
+    "deferred",
+    "delivered",
+    "open",
+    "click",
+    "bounce",
+    "dropped",
+    "unsubscribe",
+    "group_unsubscribe",
+    "spamreport",
+]
+(
+    _PROCESSED,
+    _DEFERRED,
+    _DELIVERED,
+    _OPEN,
+    _CLICK,
+    _BOUNCE,
+    _DROPPED,
+    _UNSUB,
+    _GROUP_UNSUB,
+    _SPAM,
+) = range(len(_EVENT_NAMES))
+
+
+@dataclass
+class _Events:
+    """Rows of one kind of event before rendering."""
+
+    send: list[np.ndarray] = field(default_factory=list)
+    kind: list[np.ndarray] = field(default_factory=list)
+    ts: list[np.ndarray] = field(default_factory=list)
+    extra: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, send: np.ndarray, kind: int | np.ndarray, ts: np.ndarray, extra=0):
+        size = send.size
+        self.send.append(send.astype(np.int64))
+        self.kind.append(np.broadcast_to(np.asarray(kind, np.int64), size).copy())
+        self.ts.append(ts.astype(np.int64))
+        self.extra.append(np.broadcast_to(np.asarray(extra, np.int64), size).copy())
+
+    def frame(self, cap: int) -> pl.DataFrame:
+        ts = np.minimum(np.concatenate(self.ts), cap)
+        return pl.DataFrame(
+            {
+                "send": np.concatenate(self.send),
+                "kind": np.concatenate(self.kind),
+                "ts": ts,
+                "extra": np.concatenate(self.extra),
+            }
+        ).with_row_index("uid")
+
+
+def _write_engagement(
+    rng: np.random.Generator,
+    people: pl.DataFrame,
+    clock: _Clock,
+    out: _Writer,
+    malformed: list[MalformedRow],
+    variants: dict[str, dict[str, int]],
+) -> None:
+    """Write SendGrid posts, Twilio callbacks and app events of one export."""
+    conversions = _sendgrid(rng, people, clock, out, malformed, variants)
+    twilio, sms_sent = _twilio(rng, people, clock, variants)
+    out.lines(f"{ENGAGEMENT_BATCH}/twilio/messages.jsonl", twilio)
+    app = _app_events(rng, people, clock, conversions, sms_sent)
+    out.lines(f"{ENGAGEMENT_BATCH}/app/events.jsonl", app)
+    out.json(
+        f"{ENGAGEMENT_BATCH}/export.json",
+        {"exported_at": _iso_epoch(clock.engagement)},
+    )
+
+
+def _sendgrid(
+    rng: np.random.Generator,
+    people: pl.DataFrame,
+    clock: _Clock,
+    out: _Writer,
+    malformed: list[MalformedRow],
+    variants: dict[str, dict[str, int]],
+) -> pl.DataFrame:
+    """E-mail workflows: write every send's webhook events, in time order.
+
+    Returns:
+        The conversions the clicks led to (person, campaign, step, time), for the
+        app events.
+    """
+    n = people.height
+    sc = people["scenario"].to_numpy()
+    k = people["k"].to_numpy()
+    excluded = ~np.isin(sc, [s.name for s in SCENARIOS if s.expected_eligible])
+    planted = [
+        ((sc == "email_unsub_this_list") & (k % 2 == 1), 0, _GROUP_UNSUB),
+        ((sc == "email_unsub_other_list") & (k % 2 == 1), 1, _GROUP_UNSUB),
+        ((sc == "email_spamreport") & (k % 2 == 0), 0, _SPAM),
+        ((sc == "email_spamreport") & (k % 2 == 1), 2, _SPAM),
+        ((sc == "email_contact_optout") & (k % 3 == 0), 2, _UNSUB),
+    ]
+    variants["email_unsub_this_list"]["sendgrid_group_unsubscribe_4101"] = int(
+        planted[0][0].sum()
+    )
+    variants["email_unsub_other_list"]["sendgrid_group_unsubscribe_4102"] = int(
+        planted[1][0].sum()
+    )
+    variants["email_spamreport"] = {
+        "spamreport_on_list_4101": int(planted[2][0].sum()),
+        "spamreport_on_list_4103": int(planted[3][0].sum()),
+    }
+    variants["email_contact_optout"]["sendgrid_unsubscribe"] = int(planted[4][0].sum())
+
+    persons, camps, plants = [], [], []
+    for c in range(len(_CAMPAIGNS)):
+        forced = np.full(n, -1)
+        for mask, campaign, kind in planted:
+            if campaign == c:
+                forced[mask] = kind
+        idx = np.flatnonzero((rng.random(n) < 0.85) | (forced >= 0))
+        persons.append(idx)
+        camps.append(np.full(idx.size, c))
+        plants.append(forced[idx])
+    e_person = np.concatenate(persons)
+    e_camp = np.concatenate(camps)
+    e_plant = np.concatenate(plants)
+    enrolments = e_person.size
+    # bounces only where the person is excluded anyway; a bounce ends the workflow
+    fail = rng.random((enrolments, _STEPS)) < 0.09
+    fail &= (excluded[e_person] & (e_plant < 0))[:, None]
+    last = np.where(fail.any(axis=1), fail.argmax(axis=1), _STEPS - 1)
+    last = np.where(e_plant >= 0, 0, last)
+    steps = last + 1
+    enrol = np.repeat(np.arange(enrolments), steps)
+    step = np.arange(enrol.size) - np.repeat(np.cumsum(steps) - steps, steps)
+    sends = enrol.size
+    s_person = e_person[enrol]
+    s_camp = e_camp[enrol]
+    s_plant = e_plant[enrol]
+    s_failed = fail[enrol, step]
+    step_at = np.array(
+        [
+            [clock.anchor - (c[3] - s * c[4]) * DAY + 15 * HOUR for s in range(_STEPS)]
+            for c in _CAMPAIGNS
+        ]
+    )
+    s_time = step_at[s_camp, step] + _u(rng, sends, 0, 6 * HOUR)
+
+    ev = _Events()
+    ev.add(np.arange(sends), _PROCESSED, s_time)
+    failed = np.flatnonzero(s_failed)
+    dropped = rng.random(failed.size) < 0.25
+    ev.add(
+        failed[~dropped],
+        _BOUNCE,
+        s_time[failed[~dropped]] + _u(rng, int((~dropped).sum()), 5, 120),
+        rng.integers(0, 2, int((~dropped).sum())),
+    )
+    ev.add(failed[dropped], _DROPPED, s_time[failed[dropped]] + 3)
+
+    ok = np.flatnonzero(~s_failed)
+    deferred = rng.random(ok.size) < 0.02
+    delivered_at = s_time[ok] + np.where(
+        deferred, _u(rng, ok.size, 600, 5400), _u(rng, ok.size, 2, 60)
+    )
+    ev.add(ok[deferred], _DEFERRED, s_time[ok[deferred]] + 45)
+    ev.add(ok, _DELIVERED, delivered_at)
+
+    plant_ok = s_plant[ok]
+    must_open = np.isin(plant_ok, [_UNSUB, _GROUP_UNSUB])
+    opener = (rng.random(ok.size) < 0.3) | must_open
+    machine = opener & (rng.random(ok.size) < 0.3) & ~must_open
+    ev.add(
+        ok[machine],
+        _OPEN,
+        delivered_at[machine] + _u(rng, int(machine.sum()), 60, 1800),
+        1,
+    )
+    human = np.flatnonzero(opener & ~machine)
+    opens = 1 + rng.poisson(0.6, human.size)
+    rep = np.repeat(human, opens)
+    delay = (rng.exponential(8 * HOUR, rep.size) + 30).astype(np.int64)
+    delay = np.where(must_open[rep], _u(rng, rep.size, 60, HOUR), delay)
+    open_at = delivered_at[rep] + delay
+    ev.add(ok[rep], _OPEN, open_at, 2 + rng.integers(0, 2, rep.size))
+    starts = np.cumsum(opens) - opens
+    first_open = np.minimum.reduceat(open_at, starts) if human.size else open_at
+
+    clicker = np.flatnonzero((rng.random(human.size) < 0.15) & (plant_ok[human] < 0))
+    clicks = 1 + rng.poisson(0.3, clicker.size)
+    crep = np.repeat(clicker, clicks)
+    click_at = first_open[crep] + _u(rng, crep.size, 10, 900)
+    ev.add(
+        ok[human[crep]], _CLICK, click_at, rng.integers(0, len(_CLICK_URLS), crep.size)
+    )
+    converted = clicker[rng.random(clicker.size) < 0.1]
+    conv_send = ok[human[converted]]
+    conv_at = first_open[converted] + _u(rng, converted.size, 15 * 60, 72 * HOUR)
+
+    plant_send = np.flatnonzero(s_plant >= 0)
+    deliver_of = np.zeros(sends, dtype=np.int64)
+    deliver_of[ok] = delivered_at
+    ev.add(
+        plant_send,
+        s_plant[plant_send],
+        deliver_of[plant_send] + _u(rng, plant_send.size, 2 * HOUR, 48 * HOUR),
+    )
+    events = ev.frame(cap=clock.engagement - 60).sort(["ts", "uid"])
+    send_frame = pl.DataFrame(
+        {
+            "person": s_person,
+            "camp": s_camp,
+            "step": step + 1,
+            "h": _hex(rng, sends, 10),
+            "digits": rng.integers(0, 10**9, sends),
+        }
+    )
+    _write_sendgrid(rng, events, send_frame, people, out, malformed)
+    return pl.DataFrame(
+        {
+            "person": s_person[conv_send],
+            "camp": s_camp[conv_send],
+            "step": step[conv_send] + 1,
+            "ts": np.minimum(conv_at, clock.engagement - 120),
+        }
+    )
+
+
+def _quirks(rng: np.random.Generator, kind: np.ndarray) -> np.ndarray:
+    """Mark a few events the way real webhook posts show them.
+
+    1: timestamp as a string, 2: timestamp in milliseconds, 3: capitalised event
+    name; only on processed, delivered and open events.
+    """
+    m = kind.size
+    candidates = np.flatnonzero(np.isin(kind, [_PROCESSED, _DELIVERED, _OPEN]))
+    q = min(max(2, m // 4000), candidates.size // 3)
+    chosen = rng.choice(candidates, size=3 * q, replace=False)
+    quirk = np.zeros(m, dtype=np.int64)
+    quirk[chosen[:q]] = 1
+    quirk[chosen[q : 2 * q]] = 2
+    quirk[chosen[2 * q :]] = 3
+    return quirk
+
+
+def _write_sendgrid(
+    rng: np.random.Generator,
+    events: pl.DataFrame,
+    sends: pl.DataFrame,
+    people: pl.DataFrame,
+    out: _Writer,
+    malformed: list[MalformedRow],
+) -> None:
+    """Write events as webhook posts (JSON arrays), the last tenth as JSONL.
+
+    The first post also carries an event without its key; the JSONL file ends with
+    a replay of the second event of the first post.
+    """
+    m = events.height
+    events = events.with_columns(
+        quirk=pl.Series(_quirks(rng, events["kind"].to_numpy())),
+        row=pl.int_range(pl.len(), dtype=pl.Int64),
+    )
+    in_posts = m - max(1, m // 10) if m > 1 else m
+    posts = max(1, math.ceil(in_posts / SENDGRID_POST_EVENTS))
+    base = f"{ENGAGEMENT_BATCH}/sendgrid"
+    per_block = 4
+    replay: str | None = None
+    for first in range(0, posts, per_block):
+        start = first * SENDGRID_POST_EVENTS
+        stop = min(in_posts, (first + per_block) * SENDGRID_POST_EVENTS)
+        lines = _render_sendgrid(rng, events.slice(start, stop - start), sends, people)
+        for i in range(first, min(posts, first + per_block)):
+            offset = (i - first) * SENDGRID_POST_EVENTS
+            part = lines.slice(offset, SENDGRID_POST_EVENTS)
+            name = f"{base}/events-{i:03d}.json"
+            if i == 0 and part.len():
+                replay = part[min(2, part.len()) - 1]
+                part = pl.concat([part, pl.Series("l", [_keyless_event(part)])])
+                malformed.append(
+                    MalformedRow(
+                        file=name,
+                        line=part.len(),
+                        entity="sendgrid_event",
+                        reason="event without sg_event_id",
+                    )
+                )
+            out.json_array(name, part)
+    late_name = f"{base}/events-{posts:03d}.jsonl"
+    block = per_block * SENDGRID_POST_EVENTS
+    late = (
+        _render_sendgrid(rng, events.slice(start, block), sends, people)
+        for start in range(in_posts, m, block)
+    )
+    extra = [pl.Series("l", [replay])] if replay is not None else []
+    out.lines_parts(late_name, late, extra)
+    if replay is not None:
+        malformed.append(
+            MalformedRow(
+                file=late_name,
+                line=out.files[late_name],
+                entity="sendgrid_event",
+                reason="exact duplicate (replay) of the second event of "
+                "events-000.json",
+                record_id=json.loads(replay).get("sg_event_id"),
+            )
+        )
+
+
+def _render_sendgrid(
+    rng: np.random.Generator,
+    events: pl.DataFrame,
+    sends: pl.DataFrame,
+    people: pl.DataFrame,
+) -> pl.Series:
+    """Render a slice of the time-ordered events as SendGrid event objects."""
+    m = events.height
+    per_send = sends.select(pl.all().gather(events["send"]))
+    campaigns = pl.DataFrame(
+        {
+            "campaign_id": [c[0] for c in _CAMPAIGNS],
+            "workflow_id": [c[1] for c in _CAMPAIGNS],
+            "asm": [str(c[2]) for c in _CAMPAIGNS],
+            "category": [
+                json.dumps(_CAMPAIGNS[0][0]),
+                json.dumps([_CAMPAIGNS[1][0], "marketing"], separators=(",", ":")),
+                json.dumps(
+                    [_CAMPAIGNS[2][0], "health-education"], separators=(",", ":")
+                ),
+            ],
+        }
+    )
+    # unique ids: a random head, then an affine permutation of the row number
+    row = events["row"].to_numpy()
+    tail = _encode((row * 387_420_489 + 4_099) % 64**5, _B64, 5)
+    last = _chars(rng, m, np.frombuffer(b"AQgw", dtype=np.uint8), 1)
+    person = per_send["person"].to_numpy()
+    frame = pl.concat(
+        [
+            events,
+            per_send.select("step", "h", "digits"),
+            _gather(people, person, ["email", "contact_id", "p"]),
+            campaigns.select(pl.all().gather(per_send["camp"])),
+            pl.DataFrame(
+                {
+                    "sg_event_id": _chars(rng, m, _B64, 16) + tail + last + "==",
+                    "ms": rng.integers(0, 1000, m),
+                }
+            ),
+        ],
+        how="horizontal",
+    )
+    h = pl.col("h")
+    digits = pl.col("digits")
+    msg = pl.concat_str(
+        [
+            h.str.slice(0, 11),
+            pl.lit("."),
+            h.str.slice(11, 3),
+            pl.lit("."),
+            h.str.slice(14, 6),
+            pl.lit(".filter"),
+            (digits % 10_000).cast(pl.String).str.zfill(4),
+            pl.lit("."),
+            (digits // 10_000 % 100_000).cast(pl.String).str.zfill(5),
+            pl.lit("."),
+            h.str.to_uppercase().str.slice(0, 9),
+            pl.lit(".0"),
+        ]
+    )
+    smtp = pl.concat_str(
+        [
+            pl.lit("<"),
+            h.str.slice(0, 11),
+            pl.lit("."),
+            h.str.slice(11, 3),
+            pl.lit("."),
+            h.str.slice(14, 6),
+            pl.lit("@ismtpd-"),
+            (digits % 1000).cast(pl.String).str.zfill(3),
+            pl.lit(">"),
+        ]
+    )
+    step_id = pl.col("workflow_id") + ":s" + pl.col("step").cast(pl.String)
+    name = pl.col("kind").replace_strict(
+        dict(enumerate(_EVENT_NAMES)), return_dtype=pl.String
+    )
+    ts = pl.col("ts").cast(pl.String)
+    ts_json = (
+        pl.when(pl.col("quirk") == 1)
+        .then(pl.concat_str([pl.lit('"'), ts, pl.lit('"')]))
+        .when(pl.col("quirk") == 2)
+        .then((pl.col("ts") * 1000 + pl.col("ms")).cast(pl.String))
+        .otherwise(ts)
+    )
+    event_name = (
+        pl.when(pl.col("quirk") == 3).then(name.str.to_titlecase()).otherwise(name)
+    )
+    ua = (
+        pl.col("p")
+        .mod(len(_USER_AGENTS))
+        .replace_strict(dict(enumerate(_USER_AGENTS)), return_dtype=pl.String)
+    )
+    ip = pl.concat_str([pl.lit("203.0.113."), (pl.col("p") % 254 + 1).cast(pl.String)])
+    machine_ip = pl.concat_str(
+        [pl.lit("198.51.100."), (pl.col("uid") % 254 + 1).cast(pl.String)]
+    )
+    url = pl.col("extra").replace_strict(
+        dict(enumerate(_CLICK_URLS)), default=_CLICK_URLS[0], return_dtype=pl.String
+    )
+    k = pl.col("kind")
+    extra = (
+        pl.when(k == _DEFERRED)
+        .then(
+            pl.lit(
+                ',"response":"451 4.7.650 The mail server has been temporarily rate '
+                'limited.","attempt":"1"'
+            )
+        )
+        .when(k == _DELIVERED)
+        .then(pl.lit(',"response":"250 2.0.0 OK"'))
+        .when((k == _OPEN) & (pl.col("extra") == 1))
+        .then(
+            _cat(
+                ',"useragent":"',
+                _MACHINE_AGENT,
+                '","ip":"',
+                machine_ip,
+                '","sg_machine_open":true',
+            )
+        )
+        .when(k == _OPEN)
+        .then(
+            _cat(
+                ',"useragent":"',
+                ua,
+                '","ip":"',
+                ip,
+                '"',
+                pl.when(pl.col("extra") == 3).then(pl.lit(',"sg_machine_open":false')),
+            )
+        )
+        .when(k == _CLICK)
+        .then(
+            _cat(
+                ',"useragent":"',
+                ua,
+                '","ip":"',
+                ip,
+                '","url":"',
+                url,
+                '","url_offset":{"index":',
+                pl.col("extra").cast(pl.String),
+                ',"type":"html"}',
+            )
+        )
+        .when((k == _BOUNCE) & (pl.col("extra") == 0))
+        .then(
+            pl.lit(
+                ',"reason":"550 5.1.1 The email account that you tried to reach does '
+                'not exist.","status":"5.1.1","type":"bounce",'
+                '"bounce_classification":"Invalid Address"'
+            )
+        )
+        .when(k == _BOUNCE)
+        .then(
+            pl.lit(
+                ',"reason":"554 5.7.1 Service unavailable; client host blocked",'
+                '"status":"5.7.1","type":"blocked","bounce_classification":"Reputation"'
+            )
+        )
+        .when(k == _DROPPED)
+        .then(pl.lit(',"reason":"Bounced Address","status":"5.0.0"'))
+        .when(k.is_in([_UNSUB, _GROUP_UNSUB]))
+        .then(_cat(',"useragent":"', ua, '","ip":"', ip, '"'))
+        .otherwise(pl.lit(""))
+    )
+    return frame.select(
+        _cat(
+            '{"email":"',
+            pl.col("email"),
+            '","timestamp":',
+            ts_json,
+            ',"smtp-id":"',
+            smtp,
+            '","event":"',
+            event_name,
+            '","category":',
+            pl.col("category"),
+            ',"sg_event_id":"',
+            pl.col("sg_event_id"),
+            '","sg_message_id":"',
+            msg,
+            '"',
+            extra,
+            ',"asm_group_id":',
+            pl.col("asm"),
+            ',"contact_id":"',
+            pl.col("contact_id"),
+            '","campaign_id":"',
+            pl.col("campaign_id"),
+            '","workflow_id":"',
+            pl.col("workflow_id"),
+            '","step_id":"',
+            step_id,
+            '"}',
+        ).alias("l")
+    ).to_series()
+
+
+def _keyless_event(post: pl.Series) -> str:
+    """A copy of the first delivered or open event, an hour later, without a key."""
+    source = next(
+        (
+            line
+            for line in post.head(200).to_list()
+            if '"event":"delivered"' in line or '"event":"open"' in line
+        ),
+        post[0],
+    )
+    event = json.loads(source)
+    event.pop("sg_event_id", None)
+    event["event"] = "open"
+    event["timestamp"] = int(str(event["timestamp"]).strip('"')[:10]) + HOUR
+    return json.dumps(event, separators=(",", ":"))
+
+
+def _twilio(
+    rng: np.random.Generator,
+    people: pl.DataFrame,
+    clock: _Clock,
+    variants: dict[str, dict[str, int]],
+) -> tuple[pl.Series, pl.DataFrame]:
+    """SMS workflow: status callbacks, replies and the STOPs of `sms_stop`.
+
+    Returns:
+        The message lines in time order, and the sends (person, MessageSid, time)
+        for the app's `sms_sent` events.
+    """
+    n = people.height
+    sc = people["scenario"].to_numpy()
+    stop = sc == "sms_stop"
+    alive = ~people["deceased"].to_numpy()
+    person = np.flatnonzero(((rng.random(n) < 0.12) & alive) | stop)
+    m = person.size
+    sent_at = (
+        clock.anchor - _SMS_CAMPAIGN[3] * DAY + 16 * HOUR + _u(rng, m, 0, 4 * HOUR)
+    )
+    sid = "SM" + _hex(rng, m, 16)
+    outcome = rng.choice(3, size=m, p=[0.94, 0.04, 0.02])
+    outcome = np.where(stop[person], 0, outcome)
+    error = _pick(rng, ["30003", "30005", "30006"], m)
+    base = pl.concat(
+        [
+            _gather(people, person, ["mobile_e164"]),
+            pl.DataFrame(
+                {
+                    "sid": sid,
+                    "sent": sent_at,
+                    "outcome": outcome,
+                    "error": error,
+                    "person": person,
+                }
+            ),
+        ],
+        how="horizontal",
+    )
+    sent = base.select(
+        "sid",
+        "mobile_e164",
+        status=pl.lit("sent"),
+        error=pl.lit(None, dtype=pl.String),
+        ts=pl.col("sent") + 2,
+    )
+    final = base.select(
+        "sid",
+        "mobile_e164",
+        status=pl.col("outcome").replace_strict(
+            {0: "delivered", 1: "undelivered", 2: "failed"}, return_dtype=pl.String
+        ),
+        error=pl.when(pl.col("outcome") > 0).then(pl.col("error")),
+        ts=pl.col("sent") + 9,
+    )
+    callbacks = pl.concat([sent, final]).with_columns(kind=pl.lit(0))
+
+    replies_to = np.flatnonzero(
+        stop[person] | ((rng.random(m) < 0.03) & (outcome == 0))
+    )
+    r = replies_to.size
+    is_stop = stop[person[replies_to]]
+    stop_words = ["STOP", "Stop", "stop", "UNSUBSCRIBE", "QUIT", "CANCEL", "END"]
+    body = np.where(
+        is_stop,
+        _pick(rng, stop_words, r),
+        _pick(rng, ["Thanks!", "See you then", "HELP", "Ok"], r),
+    )
+    opt_out = np.where(is_stop, "STOP", np.where(body == "HELP", "HELP", ""))
+    replies = pl.concat(
+        [
+            _gather(people, person[replies_to], ["mobile_e164"]),
+            pl.DataFrame(
+                {
+                    "sid": "SM" + _hex(rng, r, 16),
+                    "body": body,
+                    "opt_out": opt_out,
+                    "ts": sent_at[replies_to] + _u(rng, r, 5 * 60, 30 * HOUR),
+                }
+            ),
+        ],
+        how="horizontal",
+    ).with_columns(kind=pl.lit(1))
+    variants["sms_stop"] = {"twilio_inbound_stop": int(is_stop.sum())}
+
+    frame = pl.concat([callbacks, replies], how="diagonal_relaxed")
+    frame = frame.with_row_index("uid").sort(["ts", "uid"])
+    status_line = _cat(
+        '{"SmsSid":"',
+        pl.col("sid"),
+        '","SmsStatus":"',
+        pl.col("status"),
+        '","MessageStatus":"',
+        pl.col("status"),
+        '","To":"',
+        pl.col("mobile_e164"),
+        '","MessagingServiceSid":"',
+        _TWILIO_SERVICE,
+        '","MessageSid":"',
+        pl.col("sid"),
+        '","AccountSid":"',
+        _TWILIO_ACCOUNT,
+        '","From":"',
+        _SMS_FROM,
+        '","ApiVersion":"2010-04-01"',
+        _opt(',"ErrorCode":"', pl.col("error"), '"'),
+        ',"received_at":"',
+        _ts_z("ts"),
+        '"}',
+    )
+    inbound_line = _cat(
+        '{"ToCountry":"US","SmsMessageSid":"',
+        pl.col("sid"),
+        '","NumMedia":"0","SmsSid":"',
+        pl.col("sid"),
+        '","SmsStatus":"received","Body":"',
+        pl.col("body"),
+        '","FromCountry":"US","To":"',
+        _SMS_FROM,
+        '","MessagingServiceSid":"',
+        _TWILIO_SERVICE,
+        '","NumSegments":"1","MessageSid":"',
+        pl.col("sid"),
+        '","AccountSid":"',
+        _TWILIO_ACCOUNT,
+        '","From":"',
+        pl.col("mobile_e164"),
+        '","ApiVersion":"2010-04-01"',
+        pl.when(pl.col("opt_out") != "").then(
+            _cat(',"OptOutType":"', pl.col("opt_out"), '"')
+        ),
+        ',"received_at":"',
+        _ts_z("ts"),
+        '"}',
+    )
+    lines = frame.select(
+        pl.when(pl.col("kind") == 0)
+        .then(status_line)
+        .otherwise(inbound_line)
+        .alias("l")
+    ).to_series()
+    return lines, base.select("person", "sid", "sent")
+
+
+def _app_events(
+    rng: np.random.Generator,
+    people: pl.DataFrame,
+    clock: _Clock,
+    conversions: pl.DataFrame,
+    sms_sent: pl.DataFrame,
+) -> pl.Series:
+    """Portal, appointment, form, conversion, purchase and sms_sent events."""
+    n = people.height
+    alive = ~people["deceased"].to_numpy()
+    end = clock.engagement - 60
+    parts: list[pl.DataFrame] = []
+
+    def part(person, kind, ts, props, key="contact", camp=None, step=None, sid=None):
+        size = np.asarray(person).size
+        parts.append(
+            pl.DataFrame(
+                {
+                    "person": np.asarray(person, dtype=np.int64),
+                    "type": np.full(size, kind),
+                    "ts_ms": np.minimum(np.asarray(ts, dtype=np.int64), end) * 1000
+                    + rng.integers(0, 1000, size),
+                    "props": props,
+                    "by_mrn": np.full(size, key == "mrn"),
+                    "camp": camp if camp is not None else np.full(size, -1),
+                    "step": step if step is not None else np.full(size, 0),
+                    "sid": sid
+                    if sid is not None
+                    else pl.Series([None] * size, dtype=pl.String),
+                },
+                schema_overrides={
+                    "type": pl.String,
+                    "props": pl.String,
+                    "camp": pl.Int64,
+                    "step": pl.Int64,
+                    "sid": pl.String,
+                },
+            )
+        )
+
+    logins = rng.poisson(0.6, n) * alive
+    who = np.repeat(np.arange(n), logins)
+    device = _pick(rng, ["ios", "android", "web"], who.size)
+    part(
+        who,
+        "portal_login",
+        end - _u(rng, who.size, HOUR, 365 * DAY),
+        pl.Series(['{"device":"' + d + '"}' for d in device.tolist()], dtype=pl.String),
+        key="mrn",
+    )
+    booked = np.flatnonzero((rng.random(n) < 0.25) & alive)
+    b = booked.size
+    booked_at = end - _u(rng, b, 10 * DAY, 300 * DAY)
+    appt = ("apt-" + _hex(rng, b, 4)).to_list()
+    dept = _pick(rng, ["General practice", "Cardiology", "Endocrinology"], b).tolist()
+    props = [
+        f'{{"appointment_id":"{a}","department":"{d}"}}'
+        for a, d in zip(appt, dept, strict=True)
+    ]
+    part(booked, "appointment_booked", booked_at, pl.Series(props), key="mrn")
+    attended = rng.random(b) < 0.85
+    visit_at = booked_at + _u(rng, b, 3 * DAY, 20 * DAY)
+    visit_props = pl.Series([f'{{"appointment_id":"{a}"}}' for a in appt])
+    part(
+        booked[attended],
+        "appointment_attended",
+        visit_at[attended],
+        visit_props.filter(pl.Series(attended)),
+        key="mrn",
+    )
+    part(
+        booked[~attended],
+        "appointment_no_show",
+        visit_at[~attended],
+        visit_props.filter(pl.Series(~attended)),
+        key="mrn",
+    )
+    forms = np.flatnonzero((rng.random(n) < 0.08) & alive)
+    form = _pick(
+        rng, ["wellness-interest", "newsletter-signup", "contact-us"], forms.size
+    )
+    part(
+        forms,
+        "form_submitted",
+        end - _u(rng, forms.size, HOUR, 200 * DAY),
+        pl.Series(['{"form":"' + f + '"}' for f in form.tolist()], dtype=pl.String),
+    )
+    programs = ["wellness-program", "weight-management", "flu-shot"]
+    camp = conversions["camp"].to_numpy()
+    conv_props = pl.Series(
+        [
+            f'{{"program":"{programs[c]}","value_cents":{4900 if c < 2 else 0}}}'
+            for c in camp.tolist()
+        ],
+        dtype=pl.String,
+    )
+    part(
+        conversions["person"].to_numpy(),
+        "conversion",
+        conversions["ts"].to_numpy(),
+        conv_props,
+        camp=camp,
+        step=conversions["step"].to_numpy(),
+    )
+    bought = np.flatnonzero((rng.random(camp.size) < 0.5) & (camp < 2))
+    part(
+        conversions["person"].to_numpy()[bought],
+        "purchase",
+        conversions["ts"].to_numpy()[bought] + 30,
+        pl.Series(
+            ['{"sku":"WELL-12M","amount_cents":4900,"currency":"USD"}'] * bought.size,
+            dtype=pl.String,
+        ),
+        camp=camp[bought],
+        step=conversions["step"].to_numpy()[bought],
+    )
+    s = sms_sent.height
+    part(
+        sms_sent["person"].to_numpy(),
+        "sms_sent",
+        sms_sent["sent"].to_numpy(),
+        pl.Series(['{"segments":1}'] * s, dtype=pl.String),
+        camp=np.full(s, len(_CAMPAIGNS)),
+        step=np.ones(s, dtype=np.int64),
+        sid=sms_sent["sid"],
+    )
+
+    events = pl.concat(parts).with_row_index("uid").sort(["ts_ms", "uid"])
+    m = events.height
+    campaign_ids = [c[0] for c in _CAMPAIGNS] + [_SMS_CAMPAIGN[0]]
+    workflow_ids = [c[1] for c in _CAMPAIGNS] + [_SMS_CAMPAIGN[1]]
+    frame = pl.concat(
+        [
+            events,
+            _gather(people, events["person"].to_numpy(), ["contact_id", "mrn"]),
+            pl.DataFrame({"event_id": _uuids(rng, m)}),
+        ],
+        how="horizontal",
+    )
+    has_camp = pl.col("camp") >= 0
+    campaign = pl.when(has_camp).then(
+        _cat(
+            ',"campaign_id":"',
+            pl.col("camp").replace_strict(dict(enumerate(campaign_ids)), default=""),
+            '","workflow_id":"',
+            pl.col("camp").replace_strict(dict(enumerate(workflow_ids)), default=""),
+            '","step_id":"',
+            pl.col("camp").replace_strict(dict(enumerate(workflow_ids)), default=""),
+            ":s",
+            pl.col("step").cast(pl.String),
+            '"',
+        )
+    )
+    key = (
+        pl.when(pl.col("by_mrn"))
+        .then(_cat(',"mrn":"', pl.col("mrn"), '"'))
+        .otherwise(_cat(',"contact_id":"', pl.col("contact_id"), '"'))
+    )
+    return frame.select(
+        _cat(
+            '{"event_id":"',
+            pl.col("event_id"),
+            '","occurred_at":"',
+            _ts_ms_z("ts_ms"),
+            '"',
+            key,
+            ',"type":"',
+            pl.col("type"),
+            '"',
+            campaign,
+            _opt(',"message_sid":"', pl.col("sid"), '"'),
+            ',"properties":',
+            pl.col("props"),
+            "}",
+        ).alias("l")
+    ).to_series()
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def generate(
+    landing: Path, *, contacts: int, seed: int, anchor: datetime
+) -> GenerationPlan:
+    """Write a synthetic landing tree with planted consent situations.
+
+    Args:
+        landing: the landing folder; batches go to `ehr/`, `crm/` and `engagement/`
+            under it, and the plan to `<landing>/../generated/plan.json`.
+        contacts: number of people (each has one Patient and one CRM Contact).
+        seed: seed of the single random stream; same inputs, same bytes.
+        anchor: the "today" of the generated world, timezone-aware. Batches are
+            received 3 (EHR), 2 and 1 (CRM) and 1 (engagement) days before it.
+
+    Returns:
+        The plan: scenarios with their expected decisions for `DEMO_SEGMENT`,
+        batches, per-file row counts and the malformed rows.
+
+    Raises:
+        ValueError: `anchor` is naive or `contacts` is not positive.
+        FileExistsError: a batch folder this would write already has files.
+    """
+    if anchor.tzinfo is None or anchor.utcoffset() is None:
+        msg = f"anchor must be timezone-aware (UTC), got naive {anchor.isoformat()}"
+        raise ValueError(msg)
+    if contacts < 1:
+        msg = f"contacts must be at least 1, got {contacts}"
+        raise ValueError(msg)
+    anchor = anchor.astimezone(UTC)
+    landing = Path(landing)
+    for batch in (EHR_BATCH, CRM_BATCH, CRM_CHANGES_BATCH, ENGAGEMENT_BATCH):
+        folder = landing / batch
+        if folder.exists() and any(folder.iterdir()):
+            msg = (
+                f"batch folder {folder} already has files; generate into an empty "
+                "landing folder or remove that batch first"
+            )
+            raise FileExistsError(msg)
+
+    a = int(anchor.timestamp())
+    clock = _Clock(
+        anchor=a,
+        ehr=a - 3 * DAY,
+        crm=a - 2 * DAY,
+        crm_changes=a - DAY,
+        engagement=a - DAY,
+    )
+    rng = np.random.default_rng(seed)
+    out = _Writer(landing)
+    malformed: list[MalformedRow] = []
+    variants: dict[str, dict[str, int]] = {}
+
+    people = _people(rng, contacts, clock)
+    people = people.with_columns(contact_id=_sf_ids("Contact", contacts))
+    patient_ids, related = _write_ehr(rng, people, clock, out, malformed)
+    people = people.with_columns(pid=patient_ids)
+    _write_crm(rng, people, related, clock, out, malformed, variants)
+    _write_engagement(rng, people, clock, out, malformed, variants)
+    variants["minor"] = {
+        code: int((related["rp_role"] == code).sum()) for code, _, _ in _RELATIONSHIPS
+    }
+
+    plan = GenerationPlan(
+        seed=seed,
+        contacts=contacts,
+        anchor=anchor,
+        segment={**DEMO_SEGMENT, "export_at": _iso(anchor)},
+        batches=_batches(out, clock),
+        files=dict(out.files),
+        scenarios=_scenario_plans(people, variants),
+        malformed=malformed,
+    )
+    plan_path = landing.parent / "generated" / "plan.json"
+    plan_path.parent.mkdir(parents=True, exist_ok=True)
+    plan_path.write_text(plan.to_json(), encoding="utf-8")
+    logger.info(
+        "Generated %d people (%d expected eligible) in %d files, %d rows, seed %d",
+        contacts,
+        plan.expected_eligible_count,
+        len(out.files),
+        sum(out.files.values()),
+        seed,
+    )
+    return plan
+
+
+def _batches(out: _Writer, clock: _Clock) -> list[BatchPlan]:
+    received = {
+        EHR_BATCH: clock.ehr,
+        CRM_BATCH: clock.crm,
+        CRM_CHANGES_BATCH: clock.crm_changes,
+        ENGAGEMENT_BATCH: clock.engagement,
+    }
+    return [
+        BatchPlan(
+            source=batch.split("/")[0],
+            batch=batch.split("/")[1],
+            path=batch,
+            received_at=datetime.fromtimestamp(at, UTC),
+            files=sorted(out.batch_files.get(batch, [])),
+        )
+        for batch, at in received.items()
+    ]
+
+
+def _scenario_plans(
+    people: pl.DataFrame, variants: dict[str, dict[str, int]]
+) -> dict[str, ScenarioPlan]:
+    truncated = people.height > PLAN_ID_LIMIT
+    plans = {}
+    for spec in SCENARIOS:
+        rows = people.filter(pl.col("scenario") == spec.name).select(
+            "contact_id", "mrn"
+        )
+        if truncated:
+            rows = rows.head(PLAN_ID_SAMPLE)
+        plans[spec.name] = ScenarioPlan(
+            name=spec.name,
+            share=round(spec.share, 6),
+            count=int((people["scenario"] == spec.name).sum()),
+            expected_eligible=spec.expected_eligible,
+            expected_rule=spec.expected_rule,
+            description=spec.description,
+            contact_ids=rows["contact_id"].to_list(),
+            mrns=rows["mrn"].to_list(),
+            ids_truncated=truncated,
+            variants=variants.get(spec.name, {}),
+        )
+    return plans

@@ -1,9 +1,11 @@
 """The dbt project as Dagster assets: the warehouse models, and the segments."""
 
 import json
+import sys
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -87,9 +89,16 @@ def segment_models(
 
 def dbt_resource() -> DbtCliResource:
     """The dbt CLI resource for the project."""
-    return DbtCliResource(project_dir=dbt_project(), target=env.dbt_target())
+    # The dbt of this environment, even when its bin folder is not on PATH.
+    executable = Path(sys.executable).with_name("dbt")
+    return DbtCliResource(
+        project_dir=dbt_project(),
+        target=env.dbt_target(),
+        dbt_executable=str(executable) if executable.exists() else "dbt",
+    )
 
 
+@cache
 def segments() -> dict[str, dict[str, Any]]:
     """Every segment model of the manifest with its declared `meta.segment` block."""
     manifest = json.loads(dbt_project().manifest_path.read_text())
@@ -103,5 +112,6 @@ def segments() -> dict[str, dict[str, Any]]:
             "relation": node.get("relation_name"),
             "unique_id": node["unique_id"],
             "description": node.get("description", ""),
+            "asset_key": TRANSLATOR.get_asset_key(node),
         }
     return dict(sorted(found.items()))

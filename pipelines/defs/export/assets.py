@@ -16,7 +16,7 @@ from typing import Any
 import dagster as dg
 
 from pipelines import env
-from pipelines.defs.dbt.assets import TRANSLATOR, segments
+from pipelines.defs.dbt.assets import segments
 from pipelines.defs.resources import RunSettings, Warehouse
 from pipelines.lib.export import ExportError, write_audience, write_blocked
 from pipelines.lib.gate import (
@@ -32,9 +32,7 @@ GATE_CHECK_NAME = "audience_gate"
 
 def segment_key(name: str) -> dg.AssetKey:
     """The asset key dbt's translator gives a segment model."""
-    return TRANSLATOR.get_asset_key(
-        {"resource_type": "model", "name": name, "fqn": ["clearlist", "segments", name]}
-    )
+    return segments()[name]["asset_key"]
 
 
 def gate_result_path(run_id: str, segment: str) -> Path:
@@ -94,7 +92,7 @@ def build_segment_export(name: str, declared: dict[str, Any]) -> list[Any]:
                 as_of,
                 allowed_columns=allowed_export_columns(con, communication),
             )
-        path = gate_result_path(context.run_id, name)
+        path = gate_result_path(context.run.run_id, name)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result.to_dict(), indent=2))
         blocked_report = None

@@ -41,24 +41,15 @@ consent-kind code outside its code set; a birth date after the batch's
 `received_at`; a death before the birth.
 """
 
-import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
-from pipelines.lib.ingest.conform import (
-    Check,
-    Chunk,
-    Field,
-    Kind,
-    Partial,
-    ReadContext,
-    conform,
-)
-from pipelines.lib.ingest.formats import flatten_json, iter_lines
+from pipelines.lib.ingest.conform import Check, Chunk, Field, Kind, Partial, ReadContext
+from pipelines.lib.ingest.formats import iter_lines
+from pipelines.lib.ingest.specs import JsonSpec, read_json_spec
 
 KIND_SYSTEM = "https://clearlist.dev/fhir/CodeSystem/consent-kind"
 ALT_CONTACT_URL = "https://clearlist.dev/fhir/StructureDefinition/alternative-contact"
@@ -127,21 +118,55 @@ def _instant(name: str, label: str) -> Field:
     return Field(name, label, Kind.TIMESTAMP, partial=Partial.START)
 
 
-@dataclass(frozen=True)
-class _Resource:
-    """How one resource type flattens into its raw table."""
-
-    table: str
-    key: str
-    structure: dict[str, object]
-    columns: dict[str, str]
-    fields: tuple[Field, ...]
-    lets: dict[str, str] = field(default_factory=dict)
-    checks: tuple[Check, ...] = ()
-    record_at: str = "last_updated_at"
+def _resource(
+    resource_type: str,
+    table: str,
+    key: str,
+    *,
+    structure: dict[str, object],
+    columns: dict[str, str],
+    fields: tuple[Field, ...],
+    lets: dict[str, str] | None = None,
+    checks: tuple[Check, ...] = (),
+    record_at: str = "last_updated_at",
+) -> JsonSpec:
+    """The spec of one resource type, with what every resource carries."""
+    return JsonSpec(
+        table=table,
+        key=key,
+        structure={**_COMMON_STRUCTURE, **structure},
+        columns={
+            key: "r.id",
+            "resource_type": "r.resourceType",
+            "version_id": "r.meta.versionId",
+            "last_updated_at": "r.meta.lastUpdated",
+            "security_labels": _joined(
+                "[s.code for s in r.meta.security if s.code is not null]"
+            ),
+            **columns,
+        },
+        fields=(
+            Field(key, "id", required=True),
+            Field("version_id", "meta.versionId"),
+            Field("last_updated_at", "meta.lastUpdated", Kind.TIMESTAMP),
+            Field("security_labels", "meta.security"),
+            *fields,
+        ),
+        lets=lets or {},
+        checks=(
+            Check(
+                pl.col("resource_type").is_null()
+                | (pl.col("resource_type") != resource_type),
+                f"resourceType is not {resource_type}",
+            ),
+            *checks,
+        ),
+        record_at=pl.coalesce(pl.col(record_at), pl.col("last_updated_at")),
+    )
 
 
 def _clinical(
+    resource_type: str,
     table: str,
     key: str,
     *,
@@ -150,13 +175,13 @@ def _clinical(
     columns: dict[str, str],
     fields: tuple[Field, ...],
     lets: dict[str, str] | None = None,
-) -> _Resource:
+) -> JsonSpec:
     """A clinical resource: it must name its patient; the encounter is optional."""
-    encounter = key != "encounter_id"
-    return _Resource(
-        lets=lets or {},
-        table=table,
-        key=key,
+    encounter = resource_type != "Encounter"
+    return _resource(
+        resource_type,
+        table,
+        key,
         structure={subject: _REFERENCE, "encounter": _REFERENCE, **structure},
         columns={
             "patient_id": _ref(f"r.{subject}.reference", "Patient"),
@@ -172,6 +197,7 @@ def _clinical(
             *((Field("encounter_id", "encounter.reference"),) if encounter else ()),
             *fields,
         ),
+        lets=lets,
     )
 
 
@@ -184,9 +210,10 @@ def _telecom(condition: str) -> str:
     )
 
 
-_PATIENT = _Resource(
-    table="ehr_patients",
-    key="patient_id",
+_PATIENT = _resource(
+    "Patient",
+    "ehr_patients",
+    "patient_id",
     structure={
         "identifier": [{"type": {"coding": [{"code": V}]}, "value": V}],
         "name": [{"use": V, "family": V, "given": [V], "text": V}],
@@ -269,9 +296,10 @@ _PATIENT = _Resource(
     ),
 )
 
-_RELATED_PERSON = _Resource(
-    table="ehr_related_persons",
-    key="related_person_id",
+_RELATED_PERSON = _resource(
+    "RelatedPerson",
+    "ehr_related_persons",
+    "related_person_id",
     structure={
         "patient": _REFERENCE,
         "relationship": [_CODEABLE],
@@ -298,6 +326,7 @@ _RELATED_PERSON = _Resource(
 )
 
 _CONDITION = _clinical(
+    "Condition",
     "ehr_conditions",
     "condition_id",
     subject="subject",
@@ -327,6 +356,7 @@ _CONDITION = _clinical(
 )
 
 _ENCOUNTER = _clinical(
+    "Encounter",
     "ehr_encounters",
     "encounter_id",
     subject="subject",
@@ -371,6 +401,7 @@ _ENCOUNTER = _clinical(
 )
 
 _PROCEDURE = _clinical(
+    "Procedure",
     "ehr_procedures",
     "procedure_id",
     subject="subject",
@@ -393,6 +424,7 @@ _PROCEDURE = _clinical(
 )
 
 _MEDICATION_REQUEST = _clinical(
+    "MedicationRequest",
     "ehr_medication_requests",
     "medication_request_id",
     subject="subject",
@@ -424,6 +456,7 @@ _MEDICATION_REQUEST = _clinical(
 )
 
 _IMMUNIZATION = _clinical(
+    "Immunization",
     "ehr_immunizations",
     "immunization_id",
     subject="patient",
@@ -443,6 +476,7 @@ _IMMUNIZATION = _clinical(
 )
 
 _OBSERVATION = _clinical(
+    "Observation",
     "ehr_observations",
     "observation_id",
     subject="subject",
@@ -480,9 +514,10 @@ _OBSERVATION = _clinical(
 )
 
 _ADDRESS = {"text": V, "line": [V], "city": V, "state": V, "postalCode": V}
-_CONSENT = _Resource(
-    table="ehr_consents",
-    key="consent_id",
+_CONSENT = _resource(
+    "Consent",
+    "ehr_consents",
+    "consent_id",
     structure={
         "status": V,
         "scope": _CODEABLE,
@@ -562,7 +597,7 @@ _CONSENT = _Resource(
     record_at="agreed_at",
 )
 
-RESOURCES: dict[str, _Resource] = {
+RESOURCES: dict[str, JsonSpec] = {
     "Patient": _PATIENT,
     "RelatedPerson": _RELATED_PERSON,
     "Condition": _CONDITION,
@@ -599,43 +634,4 @@ def read_resources(
     Raises:
         IngestError: A line is not a JSON object, or the file is not UTF-8.
     """
-    spec = RESOURCES[resource_type]
-    structure = json.dumps(
-        {**_COMMON_STRUCTURE, **spec.structure}, separators=(",", ":")
-    )
-    columns = {
-        spec.key: "r.id",
-        "resource_type": "r.resourceType",
-        "version_id": "r.meta.versionId",
-        "last_updated_at": "r.meta.lastUpdated",
-        "security_labels": _joined(
-            "[s.code for s in r.meta.security if s.code is not null]"
-        ),
-        **spec.columns,
-    }
-    fields = (
-        Field(spec.key, "id", required=True),
-        Field("version_id", "meta.versionId"),
-        Field("last_updated_at", "meta.lastUpdated", Kind.TIMESTAMP),
-        Field("security_labels", "meta.security"),
-        *spec.fields,
-    )
-    wrong_type = Check(
-        pl.col("resource_type").is_null() | (pl.col("resource_type") != resource_type),
-        f"resourceType is not {resource_type}",
-    )
-    record_at = pl.coalesce(pl.col(spec.record_at), pl.col("last_updated_at"))
-    for lines in iter_lines(path, rel):
-        flat = flatten_json(
-            lines, rel=rel, structure=structure, columns=columns, lets=spec.lets
-        )
-        yield conform(
-            flat,
-            table=spec.table,
-            fields=fields,
-            source_file=rel,
-            ctx=ctx,
-            key=spec.key,
-            record_at=record_at,
-            checks=(wrong_type, *spec.checks),
-        )
+    return read_json_spec(iter_lines(path, rel), rel, RESOURCES[resource_type], ctx)

@@ -27,15 +27,16 @@ logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 64 * 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
+_IS_OBJECT = "__is_object"
 
 
 def iter_lines(
     path: Path, rel: str, *, chunk_bytes: int = CHUNK_BYTES
 ) -> Iterator[pa.Table]:
-    """Yield the non-blank lines of a text file as `(line_no, line)` Arrow tables.
+    """Yield the lines of a text file as `(line_no, line)` Arrow tables, in chunks.
 
-    Lines are numbered from 1 over the whole file, blank lines included; the lines
-    yielded are trimmed of surrounding whitespace (carriage returns included).
+    Lines are numbered from 1 over the whole file; a line keeps its surrounding
+    whitespace (the carriage return of CRLF included); blank lines are yielded too.
 
     Raises:
         IngestError: A line is not UTF-8 text.
@@ -78,12 +79,13 @@ def _split_lines(piece: bytes, base: int, rel: str) -> pa.Table:
             msg = f"line {line} is not UTF-8 text"
             raise IngestError(msg, file=rel) from None
         raise
-    lines = pc.utf8_trim_whitespace(pc.split_pattern(text, "\n").flatten())
+    lines = pc.split_pattern(text, "\n").flatten()
+    if piece.endswith(b"\n"):
+        lines = lines.slice(0, len(lines) - 1)
     numbers = pl.int_range(
         base + 1, base + 1 + len(lines), dtype=pl.Int64, eager=True
     ).to_arrow()
-    table = pa.table({"line_no": numbers, "line": lines})
-    return table.filter(pc.greater(pc.utf8_length(lines), 0))
+    return pa.table({"line_no": numbers, "line": lines})
 
 
 def read_json_document(path: Path, rel: str) -> pa.Table:
@@ -154,25 +156,35 @@ def flatten_json(
         f"({sql})::varchar as {name}" for name, sql in columns.items()
     )
     derived = "".join(f", {sql} as {name}" for name, sql in (lets or {}).items())
+    # One parse to check each line, one to read it and one to compact it; a line
+    # that is not a JSON object is read as null and fails the file below. Blank
+    # lines are dropped (checked only where the line is not an object anyway).
     query = f"""
-        select line_no as _source_line, json(line)::varchar as _record_json,
-        {selected}
+        select line_no as _source_line, is_object as {_IS_OBJECT},
+            case when is_object then json(line)::varchar end as _record_json,
+            {selected}
         from (
             select *{derived}
-            from (select line_no, line, from_json(line, '{structure}') as r from lines)
+            from (
+                select line_no, line, is_object,
+                    case when is_object then from_json(line, '{structure}') end as r
+                from (
+                    select line_no, line,
+                        json_valid(line) and starts_with(ltrim(line), '{{') as is_object
+                    from lines
+                )
+                where is_object or trim(line) <> ''
+            )
         )
-        order by line_no
     """
     with duckdb.connect() as con:
         con.register("lines", lines)
-        bad = con.execute(
-            "select min(line_no) from lines where not (case when json_valid(line)"
-            " then json_type(line) = 'OBJECT' else false end)"
-        ).fetchone()
-        if bad and bad[0] is not None:
-            msg = f"line {bad[0]} is not a JSON object; expected one JSON object a line"
-            raise IngestError(msg, file=rel)
-        return con.execute(query).pl()
+        flat = con.execute(query).pl()
+    if not flat[_IS_OBJECT].all():
+        first = flat.filter(~pl.col(_IS_OBJECT))["_source_line"].min()
+        msg = f"line {first} is not a JSON object; expected one JSON object a line"
+        raise IngestError(msg, file=rel)
+    return flat.drop(_IS_OBJECT)
 
 
 def read_csv_header(path: Path, rel: str) -> list[str]:
@@ -234,6 +246,29 @@ def iter_csv(
             )
             done += frame.height
     except (pa.ArrowInvalid, UnicodeDecodeError):
+        raise _csv_problem(path, rel, len(header)) from None
+
+
+def count_csv_rows(path: Path, rel: str) -> int:
+    """Count the data rows of a CSV file, checking that every row parses.
+
+    Raises:
+        IngestError: The file has no header, or a row does not parse.
+    """
+    header = read_csv_header(path, rel)
+    read_options = pacsv.ReadOptions(column_names=header, skip_rows=1)
+    convert_options = pacsv.ConvertOptions(
+        column_types=dict.fromkeys(header, pa.string())
+    )
+    try:
+        reader = pacsv.open_csv(
+            path,
+            read_options=read_options,
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=convert_options,
+        )
+        return sum(batch.num_rows for batch in reader)
+    except pa.ArrowInvalid:
         raise _csv_problem(path, rel, len(header)) from None
 
 

@@ -97,6 +97,7 @@ final as (
 
         ---------- timestamps
         versioned.signed_at,
+        versioned.signature_dated_at,
         versioned.expires_at,
         versioned.expiry_event_occurred_at,
         versioned.revoked_at,

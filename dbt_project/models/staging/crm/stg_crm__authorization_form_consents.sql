@@ -39,6 +39,8 @@ renamed as (
         ---------- timestamps (RULES.md 1.4 applied to bare dates)
         {{ date_only_start('consent_captured_at', 'consent_captured_is_date_only') }}
             as signed_at,
+        {{ date_only_end('consent_captured_at', 'consent_captured_is_date_only') }}
+            as signature_dated_at,
         {{ date_only_end('expiration_at', 'expiration_is_date_only') }}
             as expires_at,
         {{ date_only_end(
