@@ -23,7 +23,10 @@ Note:
     person on its own: only minors are under 25, only the `deceased` scenario has a
     date of death, e-mail opt-outs, spam reports and SMS STOPs appear only where a
     scenario plants them, and bounces and drops are given only to people whose
-    scenario is excluded anyway. The plan lists, per scenario, how many people got
+    scenario is excluded anyway. Authorizations narrowed to a topic
+    (`MARKETING:wellness-program`) are given only to people expected eligible: a
+    planted defect sits on a bare `MARKETING` purpose, so its rule fires whatever
+    topic a verdict asks about. The plan lists, per scenario, how many people got
     each variant of the planted situation.
 """
 
@@ -2635,6 +2638,10 @@ def _authorizations(
         m,
         [0.5, 0.35, 0.15],
     )
+    # a planted defect sits on a bare MARKETING purpose, so that its rule is the one
+    # that fires whatever topic a verdict asks about
+    excluded = np.isin(sc, [s.name for s in SCENARIOS if not s.expected_eligible])
+    purposes = np.where(excluded, "MARKETING", purposes)
     purposes = np.where(
         sc == "wrong_purpose",
         np.where(k % 2 == 0, "MARKETING:weight-management", "FUNDRAISING"),

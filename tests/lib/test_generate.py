@@ -618,6 +618,15 @@ def test_authorizations_per_scenario(world: World):
     assert any(SF_TIMESTAMP.match(e) for e in clean_expiries)
     for contact_id in world.ids("expired"):
         assert _instant(auths[contact_id]["ExpirationDateTime__c"]) < ANCHOR
+    # a planted defect sits on a bare MARKETING purpose, whatever the topic asked
+    for name, scenario in world.plan.scenarios.items():
+        if not scenario.expected_eligible and name not in {
+            "wrong_purpose",
+            "no_authorization",  # only the malformed PROMOTIONS row
+        }:
+            for contact_id in scenario.contact_ids:
+                if contact_id in auths:
+                    assert auths[contact_id]["Purposes__c"] == "MARKETING", name
     for contact_id in world.ids("declined"):
         assert auths[contact_id]["Status"] == "Declined"
     for contact_id in world.ids("unsigned"):
