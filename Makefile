@@ -11,7 +11,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@test -x $(UV) || { $(PYTHON) -m venv $(UV_HOME) && $(UV_HOME)/bin/pip install --quiet uv==0.13.8; }
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --locked --python $(PYTHON)
 	$(RUN)/dbt parse --project-dir dbt_project --profiles-dir dbt_project --quiet
 	@touch $@
 
