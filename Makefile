@@ -29,12 +29,14 @@ ui: install ## Open the Dagster UI on the current home.
 lint: install ## ruff and sqlfluff, as CI runs them.
 	$(RUN)/ruff check .
 	$(RUN)/ruff format --check .
-	$(RUN)/sqlfluff lint dbt_project/models
+	@mkdir -p dbt_project/target
+	CLEARLIST_WAREHOUSE=dbt_project/target/lint.duckdb $(RUN)/sqlfluff lint dbt_project/models
 
 fix: install ## Apply ruff and sqlfluff fixes.
 	$(RUN)/ruff check --fix .
 	$(RUN)/ruff format .
-	$(RUN)/sqlfluff fix dbt_project/models
+	@mkdir -p dbt_project/target
+	CLEARLIST_WAREHOUSE=dbt_project/target/lint.duckdb $(RUN)/sqlfluff fix dbt_project/models
 
 test: lint ## Lint, then every test.
 	$(RUN)/pytest

@@ -1,7 +1,7 @@
 """The whole code location loads, and its graph keeps the walls of the architecture."""
 
-from pipelines.defs.dbt.assets import segments
 from pipelines.definitions import defs
+from pipelines.defs.dbt.assets import segments
 
 
 def test_code_location_loads_every_asset_and_job():

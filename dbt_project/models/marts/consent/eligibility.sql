@@ -17,12 +17,11 @@
 with
 
 {% for communication in communications %}
+    {%- set verdicts = eligibility(communication.purpose_code, communication.channel) %}
     {{ communication.purpose_code | lower }}_{{ communication.channel }} as (
 
-        select *
-        from
-            {{ eligibility(communication.purpose_code, communication.channel) }}
-            as evaluated
+        select evaluated.*
+        from {{ verdicts }} as evaluated
 
     ),
 
