@@ -10,7 +10,6 @@ blocked by its gate.
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -372,10 +371,16 @@ def ui(
 ) -> None:
     """Start the Dagster UI on this home's instance (runs made here show up)."""
     current = env.activate(env.home())
-    dagster = shutil.which("dagster") or str(Path(sys.executable).parent / "dagster")
+    # The Dagster and dbt of this environment, even when its bin folder is not on
+    # PATH: `dagster dev` prepares the dbt project with the `dbt` it finds there.
+    bin_dir = Path(sys.executable).parent
+    environment = {
+        **os.environ,
+        "PATH": os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")]),
+    }
     console.print(f"Dagster UI for {current.root}: http://127.0.0.1:{port}")
     command = [
-        dagster,
+        str(bin_dir / "dagster"),
         "dev",
         "-m",
         "pipelines.definitions",
@@ -384,7 +389,7 @@ def ui(
         "-p",
         str(port),
     ]
-    raise typer.Exit(subprocess.call(command, env=os.environ.copy()))
+    raise typer.Exit(subprocess.call(command, env=environment))
 
 
 if __name__ == "__main__":
