@@ -10,6 +10,7 @@ from pipelines.defs.dbt.assets import (
 )
 from pipelines.defs.export.assets import segment_exports, segment_key
 from pipelines.defs.ingest.assets import ingest_assets
+from pipelines.defs.ingest.sensors import landing_sensor
 from pipelines.defs.resources import RunSettings, Warehouse
 
 gate_checks, export_assets = segment_exports()
@@ -37,6 +38,7 @@ defs = dg.Definitions(
     assets=[*ingest_assets, warehouse_models, segment_models, *export_assets],
     asset_checks=gate_checks,
     jobs=[ingest_job, build_job, *export_jobs],
+    sensors=[landing_sensor],
     resources={
         "dbt": dbt_resource(),
         "warehouse": Warehouse(),

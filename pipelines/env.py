@@ -83,6 +83,25 @@ def activate(current: Home) -> Home:
     return current
 
 
+def landing_settle_seconds() -> float:
+    """How long a landed batch must be left alone before the sensor ingests it.
+
+    A batch still being copied into landing/ keeps changing; the sensor waits until
+    its newest file is this many seconds old (`CLEARLIST_LANDING_SETTLE_SECONDS`,
+    default 30).
+    """
+    value = os.environ.get("CLEARLIST_LANDING_SETTLE_SECONDS", "30")
+    try:
+        seconds = float(value)
+    except ValueError:
+        msg = (
+            "CLEARLIST_LANDING_SETTLE_SECONDS must be a number of seconds,"
+            f" got {value!r}"
+        )
+        raise ValueError(msg) from None
+    return max(seconds, 0.0)
+
+
 @cache
 def dbt_target() -> str:
     """The dbt target: `duckdb` (embedded default) or `spark`."""

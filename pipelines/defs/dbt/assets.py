@@ -17,18 +17,51 @@ from pipelines.defs.resources import RunSettings
 SEGMENT_TAG = "segment"
 
 
+PROJECT_FILE_SUFFIXES = frozenset({".sql", ".yml", ".yaml", ".csv", ".md"})
+
+
 @cache
 def dbt_project() -> DbtProject:
-    """Build the dbt project object once; parse it when its manifest is missing."""
+    """Build the dbt project object once; parse it when its manifest is stale.
+
+    The manifest is stale when it is missing or older than any model, macro, seed or
+    YAML file of the project, so a segment an analyst just added is always known.
+    """
     project = DbtProject(
         project_dir=env.DBT_PROJECT_DIR,
         profiles_dir=env.DBT_PROJECT_DIR,
         target=env.dbt_target(),
     )
-    project.prepare_if_dev()
-    if not project.manifest_path.exists():
-        project.preparer.prepare(project)
+    if _manifest_is_stale(project.manifest_path, env.DBT_PROJECT_DIR):
+        DbtCliResource(
+            project_dir=project,
+            target=env.dbt_target(),
+            dbt_executable=dbt_executable(),
+        ).cli(["parse", "--quiet"], target_path=project.target_path).wait()
     return project
+
+
+def dbt_executable() -> str:
+    """The dbt of this environment, even when its bin folder is not on PATH."""
+    executable = Path(sys.executable).with_name("dbt")
+    return str(executable) if executable.exists() else "dbt"
+
+
+def _manifest_is_stale(manifest: Path, project_dir: Path) -> bool:
+    if not manifest.exists():
+        return True
+    built = manifest.stat().st_mtime
+    skipped = {
+        project_dir / "target",
+        project_dir / "logs",
+        project_dir / "dbt_packages",
+    }
+    return any(
+        path.stat().st_mtime > built
+        for path in project_dir.rglob("*")
+        if path.suffix in PROJECT_FILE_SUFFIXES
+        and not any(parent in skipped for parent in path.parents)
+    )
 
 
 class ClearlistTranslator(DagsterDbtTranslator):
@@ -89,12 +122,10 @@ def segment_models(
 
 def dbt_resource() -> DbtCliResource:
     """The dbt CLI resource for the project."""
-    # The dbt of this environment, even when its bin folder is not on PATH.
-    executable = Path(sys.executable).with_name("dbt")
     return DbtCliResource(
         project_dir=dbt_project(),
         target=env.dbt_target(),
-        dbt_executable=str(executable) if executable.exists() else "dbt",
+        dbt_executable=dbt_executable(),
     )
 
 

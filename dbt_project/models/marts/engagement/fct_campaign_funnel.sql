@@ -12,13 +12,13 @@ with
 
 email_events as (
 
-    select * from {{ ref('stg_engagement__email_events') }}
+    select * from {{ ref('fct_email_events') }}
 
 ),
 
 app_events as (
 
-    select * from {{ ref('stg_engagement__app_events') }}
+    select * from {{ ref('fct_app_events') }}
 
 ),
 
