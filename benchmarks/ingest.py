@@ -35,12 +35,11 @@ def _peak_mib() -> float:
 
 
 def _ingest(landing: Path, warehouse: Path, source: str) -> dict[str, float]:
-    import duckdb
-
     from pipelines.lib.ingest import ingest_source
+    from pipelines.lib.warehouse import connect
 
     started = time.perf_counter()
-    with duckdb.connect(str(warehouse)) as con:
+    with connect(warehouse) as con:
         report = ingest_source(con, landing, source)
     return {
         "seconds": time.perf_counter() - started,
@@ -50,17 +49,17 @@ def _ingest(landing: Path, warehouse: Path, source: str) -> dict[str, float]:
 
 
 def _floor(landing: Path, warehouse: Path, source: str) -> dict[str, float]:
-    import duckdb
+    from pipelines.lib.warehouse import connect
 
     started = time.perf_counter()
     rows = 0
-    with duckdb.connect(str(warehouse)) as con:
+    with connect(warehouse) as con:
         files = sorted(path for path in (landing / source).rglob("*") if path.is_file())
         for number, path in enumerate(files):
             if path.name in {"manifest.json", "export.json", "run-metadata.json"}:
                 continue
             if path.suffix == ".csv":
-                reader = f"read_csv('{path}', all_varchar = true)"
+                reader = f"read_csv('{path}', all_varchar = true, quote = '\"')"
             elif path.suffix in {".ndjson", ".jsonl"}:
                 reader = f"read_json('{path}', format = 'newline_delimited', {JSON})"
             elif path.suffix == ".json":

@@ -32,7 +32,7 @@ from pathlib import Path
 import polars as pl
 
 from pipelines.lib.ingest.conform import Check, Chunk, Field, Kind, ReadContext
-from pipelines.lib.ingest.formats import iter_lines, read_json_document
+from pipelines.lib.ingest.formats import iter_json_document, iter_lines
 from pipelines.lib.ingest.specs import JsonSpec, read_json_spec
 
 SENDGRID_EVENTS = frozenset(
@@ -259,7 +259,7 @@ def read_events(
     """
     spec, _ = CHANNELS[channel]
     if path.suffix == ".json":
-        chunks = iter([read_json_document(path, rel)])
+        chunks = iter_json_document(path, rel)
     else:
         chunks = iter_lines(path, rel)
     return read_json_spec(chunks, rel, spec, ctx)

@@ -26,6 +26,7 @@ from pipelines.lib.ingest.errors import IngestError
 logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 64 * 1024 * 1024
+CHUNK_ROWS = 100_000
 _BOM = b"\xef\xbb\xbf"
 _IS_OBJECT = "__is_object"
 
@@ -89,43 +90,89 @@ def _split_lines(piece: bytes, base: int, rel: str) -> pa.Table:
 
 
 def read_json_document(path: Path, rel: str) -> pa.Table:
-    """Read a JSON file holding an array of objects or one object.
+    """Read a JSON file holding an array of objects or one object, whole.
 
     Returns:
-        `(line_no, line)`: each object as JSON text, numbered by its 1-based position
-        in the array (1 for a single object).
+        `(line_no, line)`, as `iter_json_document` yields it, in one table.
 
     Raises:
         IngestError: The file is not UTF-8 JSON of that shape.
     """
-    raw = path.read_bytes().removeprefix(_BOM)
+    chunks = list(iter_json_document(path, rel))
+    if not chunks:
+        return pa.table({"line_no": pa.array([], pa.int64()), "line": pa.array([])})
+    return pa.concat_tables(chunks)
+
+
+def iter_json_document(
+    path: Path, rel: str, *, chunk_rows: int = CHUNK_ROWS
+) -> Iterator[pa.Table]:
+    """Yield the objects of a JSON file holding an array of objects or one object.
+
+    An array is streamed by DuckDB's JSON reader, so a large file is never held in
+    memory whole.
+
+    Yields:
+        `(line_no, line)` tables: each object as JSON text, numbered by its 1-based
+        position in the array (1 for a single object).
+
+    Raises:
+        IngestError: The file is not UTF-8 JSON of that shape.
+    """
     expected = "expected a JSON array of objects or a single JSON object"
+    opening = _first_character(path)
+    if opening == "{":
+        try:
+            doc = path.read_bytes().removeprefix(_BOM).decode("utf-8")
+        except UnicodeDecodeError:
+            raise IngestError(f"is not UTF-8 text; {expected}", file=rel) from None
+        with duckdb.connect() as con:
+            valid = con.execute("select json_valid($doc)", {"doc": doc}).fetchone()
+        if not valid or not valid[0]:
+            raise IngestError(f"does not parse as JSON; {expected}", file=rel)
+        yield pa.table(
+            {"line_no": pa.array([1], pa.int64()), "line": pa.array([doc.strip()])}
+        )
+        return
+    if opening != "[":
+        problem = "does not parse as JSON" if opening is None else "is not an array"
+        raise IngestError(f"{problem}; {expected}", file=rel)
+    done = 0
     try:
-        doc = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise IngestError(f"is not UTF-8 text; {expected}", file=rel) from None
-    with duckdb.connect() as con:
-        kind = con.execute(
-            "select case when json_valid($doc) then json_type($doc) end", {"doc": doc}
-        ).fetchone()
-        kind = kind[0] if kind else None
-        if kind == "OBJECT":
-            return pa.table(
-                {"line_no": pa.array([1], pa.int64()), "line": pa.array([doc.strip()])}
-            )
-        if kind != "ARRAY":
-            problem = "does not parse as JSON" if kind is None else "is not an array"
-            raise IngestError(f"{problem}; {expected}", file=rel)
-        elements = con.execute(
-            "select key::bigint + 1 as line_no, value::varchar as line, type"
-            " from json_each($doc) order by line_no",
-            {"doc": doc},
-        ).fetch_arrow_table()
-    not_objects = elements.filter(pc.not_equal(elements["type"], "OBJECT"))
-    if not_objects.num_rows:
-        first = not_objects["line_no"][0].as_py()
-        raise IngestError(f"element {first} is not a JSON object; {expected}", file=rel)
-    return elements.select(["line_no", "line"])
+        with duckdb.connect() as con:
+            reader = con.execute(
+                "select json::varchar as line, json_type(json) as type"
+                " from read_json_objects(?, format = 'array')",
+                [str(path)],
+            ).fetch_record_batch(chunk_rows)
+            for batch in reader:
+                elements = pa.Table.from_batches([batch])
+                numbers = pa.array(
+                    range(done + 1, done + 1 + elements.num_rows), pa.int64()
+                )
+                not_objects = pc.filter(
+                    numbers, pc.not_equal(elements["type"], "OBJECT")
+                )
+                if len(not_objects):
+                    first = not_objects[0].as_py()
+                    msg = f"element {first} is not a JSON object; {expected}"
+                    raise IngestError(msg, file=rel)
+                done += elements.num_rows
+                yield pa.table({"line_no": numbers, "line": elements["line"]})
+    except duckdb.Error:
+        raise IngestError(
+            f"does not parse as UTF-8 JSON; {expected}", file=rel
+        ) from None
+
+
+def _first_character(path: Path) -> str | None:
+    """The first character of a text file past a byte-order mark and white space."""
+    with path.open("rb") as handle:
+        head = handle.read(4096).removeprefix(_BOM)
+        while head and not head.strip():
+            head = handle.read(4096)
+    stripped = head.lstrip()
+    return chr(stripped[0]) if stripped else None
 
 
 def flatten_json(

@@ -1,11 +1,16 @@
 """Writes to DuckDB: the `raw` schema, one transaction per batch, the load log.
 
-Rows go in through Arrow (`register` + `insert ... select`), chunk by chunk. After
-a batch's rows are in, still inside its transaction, the rows that replay a record
-already in raw (or earlier in the same batch) are deleted again: the same FHIR
-resource version, Salesforce `Id` + `LastModifiedDate`, SendGrid `sg_event_id`,
-Twilio `MessageSid` + kind + status, or app `event_id`. Newer versions stay beside
-the older ones (history, never overwritten).
+Rows go in through Arrow (`register` + `insert ... select`), chunk by chunk, first
+into temporary scratch tables, each chunk committed on its own, so that memory stays
+flat however large a batch is (DuckDB keeps a transaction's appended rows in memory,
+while temporary tables spill to disk). Then one transaction moves the batch from
+scratch into
+`raw`, deletes the rows that replay a record already in raw (or earlier in the same
+batch), writes the load log and empties scratch: the same FHIR resource version,
+Salesforce `Id` + `LastModifiedDate`, SendGrid `sg_event_id`, Twilio `MessageSid` +
+kind + status, or app `event_id` is kept once. Newer versions stay beside the older
+ones (history, never overwritten). Raw tables change only in that transaction, so a
+batch is in raw whole or not at all; temporary tables end with their connection.
 """
 
 import logging
@@ -32,6 +37,8 @@ from pipelines.lib.raw_schemas import (
 logger = logging.getLogger(__name__)
 
 SCHEMA = "raw"
+SCRATCH = "temp.main"
+_SCRATCH_PREFIX = "ingest_scratch__"
 LOAD_LOG = f"{SCHEMA}.load_log"
 QUARANTINE = f"{SCHEMA}.quarantine"
 
@@ -158,24 +165,78 @@ def load_batch(
     ctx = ReadContext(batch.batch_id, batch.received_at, loaded_at)
     result = BatchResult(batch.batch_id)
     quarantined_by_file: dict[str, int] = {}
-    con.begin()
+    _reset_scratch(con)
+    in_transaction = False
     try:
         for plan in plans:
             quarantined_by_file[plan.file.rel] = _load_file(con, plan, ctx, result)
+        con.begin()
+        in_transaction = True
+        _move_scratch_into_raw(con, result.quarantined)
         for table in result.quarantined:
             result.duplicates[table] = _drop_replays(con, table, batch.batch_id)
         loaded_by_file = _rows_by_file(con, batch.batch_id, result.quarantined)
         for table, count in loaded_by_file.items():
             result.rows[table] = sum(count.values())
         _log_files(con, batch, plans, loaded_by_file, quarantined_by_file, loaded_at)
+        _drop_scratch(con)
         con.commit()
     except IngestError as err:
-        con.rollback()
+        _abandon(con, in_transaction=in_transaction)
         raise err.in_batch(batch.batch_id) from None
     except BaseException:
-        con.rollback()
+        _abandon(con, in_transaction=in_transaction)
         raise
     return result
+
+
+def _scratch(table: str) -> str:
+    """The temporary table a batch's rows for `raw.<table>` wait in."""
+    return f"{SCRATCH}.{_SCRATCH_PREFIX}{table}"
+
+
+def _scratch_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The raw tables that have a scratch table on this connection."""
+    rows = con.execute(
+        "select table_name from information_schema.tables"
+        " where table_catalog = 'temp' and starts_with(table_name, ?)",
+        [_SCRATCH_PREFIX],
+    ).fetchall()
+    return {row[0].removeprefix(_SCRATCH_PREFIX) for row in rows}
+
+
+def _drop_scratch(con: duckdb.DuckDBPyConnection) -> None:
+    for table in _scratch_tables(con):
+        con.execute(f"drop table if exists {_scratch(table)}")
+
+
+def _reset_scratch(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop what an earlier failed load on this connection left in scratch."""
+    _drop_scratch(con)
+
+
+def _move_scratch_into_raw(
+    con: duckdb.DuckDBPyConnection, tables: Iterable[str]
+) -> None:
+    """Insert the batch's scratch rows into their raw tables and the quarantine."""
+    present = _scratch_tables(con)
+    for table in [*tables, QUARANTINE.split(".")[1]]:
+        if table in present:
+            con.execute(
+                f"insert into {SCHEMA}.{table} by name select * from {_scratch(table)}"
+            )
+
+
+def _abandon(con: duckdb.DuckDBPyConnection, *, in_transaction: bool) -> None:
+    """Undo a failed batch: raw is untouched, scratch is dropped."""
+    if in_transaction:
+        con.rollback()
+    try:
+        _drop_scratch(con)
+    except duckdb.Error:
+        logger.warning(
+            "could not drop the scratch tables; they end with the connection"
+        )
 
 
 def _load_file(
@@ -193,8 +254,8 @@ def _load_file(
     records = quarantined = 0
     result.quarantined.setdefault(plan.entity, 0)
     for chunk in plan.read(ctx):
-        _append(con, f"{SCHEMA}.{chunk.table}", chunk.rows)
-        _append(con, QUARANTINE, chunk.quarantine)
+        _append(con, _scratch(chunk.table), chunk.rows)
+        _append(con, _scratch(QUARANTINE.split(".")[1]), chunk.quarantine)
         records += chunk.rows.height + chunk.quarantine.height
         quarantined += chunk.quarantine.height
     _check_manifest_count(plan, records)
@@ -233,8 +294,15 @@ def _check_manifest_count(plan: FilePlan, records: int) -> None:
 
 
 def _append(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+    """Append a frame to `table`; a scratch table is made on first use."""
     if frame.is_empty():
         return
+    if table.startswith(f"{SCRATCH}."):
+        name = table.removeprefix(f"{SCRATCH}.")
+        target = f"{SCHEMA}.{name.removeprefix(_SCRATCH_PREFIX)}"
+        con.execute(
+            f"create temp table if not exists {name} as select * from {target} limit 0"
+        )
     view = "__ingest_chunk"
     con.register(view, frame.to_arrow(compat_level=pl.CompatLevel.newest()))
     try:
