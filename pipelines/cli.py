@@ -170,7 +170,7 @@ def export_segment(segment: str, *, as_of: str, recipient: str) -> dict[str, Any
 
 
 def _resolve_as_of(as_of: str | None) -> str:
-    from pipelines.defs.resources import parse_instant
+    from pipelines.lib.instants import parse_instant
 
     if not as_of:
         return datetime.now(UTC).isoformat()
@@ -265,6 +265,92 @@ def export(
         console.print(str(env.home().exports / manifest["export_id"]))
 
     _guard(action)
+
+
+@app.command()
+def explain(
+    purpose: Annotated[str, typer.Option(help="Purpose code, e.g. MARKETING.")],
+    channel: Annotated[str, typer.Option(help="email, sms, phone or mail.")],
+    person: Annotated[
+        str | None, typer.Option(help="The person key (person_id).")
+    ] = None,
+    mrn: Annotated[
+        str | None, typer.Option(help="An EHR medical record number.")
+    ] = None,
+    email: Annotated[str | None, typer.Option(help="An email address on file.")] = None,
+    recipient: Annotated[
+        str, typer.Option(help="Who would receive the list.")
+    ] = "CoveredEntity",
+    topic: Annotated[
+        str | None, typer.Option(help="The marketing topic of the message.")
+    ] = None,
+    list_id: Annotated[
+        str | None, typer.Option("--list", help="The email list (unsubscribe group).")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Judge consent at this ISO 8601 instant.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object.")
+    ] = False,
+) -> None:
+    """Explain whether one person may receive a communication, rule by rule."""
+    from pipelines.lib.explain import ExplainError, find_person
+    from pipelines.lib.explain import explain as explain_decision
+    from pipelines.lib.instants import parse_instant
+    from pipelines.lib.warehouse import connect
+
+    named = [value for value in (person, mrn, email) if value is not None]
+    if len(named) != 1:
+        raise typer.BadParameter(
+            "name exactly one of --person, --mrn and --email", param_hint="--person"
+        )
+    instant = parse_instant(_resolve_as_of(as_of))
+    current = env.home()
+    try:
+        with connect(current.warehouse, read_only=True) as con:
+            person_id = find_person(con, person=person, mrn=mrn, email=email)
+            decision = explain_decision(
+                con,
+                person_id,
+                purpose=purpose,
+                channel=channel,
+                as_of=instant,
+                recipient=recipient,
+                marketing_topic=topic,
+                list_id=list_id,
+            )
+    except (ExplainError, FileNotFoundError) as problem:
+        fail(str(problem))
+    if as_json:
+        console.print_json(json.dumps(decision.to_dict()))
+        return
+    verdict = "[green]eligible" if decision.eligible else "[red]not eligible"
+    console.print(
+        f"person {decision.person}: {verdict}[/] for {decision.evaluated_as} by"
+        f" {decision.channel} to {decision.recipient} at {decision.as_of}"
+        f" (rule set {decision.rule_set_version})",
+        highlight=False,
+    )
+    if decision.evaluated_as != decision.purpose:
+        console.print(
+            f"purpose {decision.purpose} is not a known code: evaluated as MARKETING"
+            " (RULES.md 1.6)"
+        )
+    shown: set[str] = set()
+    for fired in decision.trail:
+        console.print(f"[bold]{fired.rule_id}[/] {fired.summary} ({fired.citation})")
+    for fired in decision.trail:
+        if not fired.evidence or fired.records in shown:
+            continue
+        shown.add(fired.records)
+        console.print(f"\n[bold]{fired.records}[/] on file")
+        for record in fired.evidence:
+            console.print(
+                "  "
+                + ", ".join(f"{k}={v}" for k, v in record.items() if v is not None),
+                highlight=False,
+            )
 
 
 @app.command()

@@ -22,6 +22,12 @@
        fundraising on every channel (R-FUND-OPTOUT).
     6. Fail closed: no verified identity (SEM-IDENTITY) or no contact point for the
        channel (SEM-NO-CONTACT) excludes.
+
+    Purpose and channel shape the SQL; topic, list, recipient and the instant are
+    values. With `parameters=true` those four are the parameters `p_marketing_topic`,
+    `p_list_id`, `p_recipient` and `p_as_of` of a table macro (see
+    create_eligibility_functions), so the same logic answers for any instant
+    without a rebuild.
 -#}
 {% macro eligibility(
     purpose_code,
@@ -29,59 +35,70 @@
     marketing_topic=none,
     list_id=none,
     recipient="CoveredEntity",
-    info_scope=["demographics", "contact"]
+    info_scope=["demographics", "contact"],
+    parameters=false
 ) -%}
 {%- set purpose = purpose_code | upper -%}
 {%- set channel = channel | lower -%}
-{%- set as_of = clearlist.as_of() -%}
-(
+{%- if parameters -%}
+    {%- set as_of = "p_as_of" -%}
+    {%- set topic_sql = "p_marketing_topic" -%}
+    {%- set list_sql = "p_list_id" -%}
+    {%- set recipient_sql = "p_recipient" -%}
+{%- else -%}
+    {%- set as_of = clearlist.as_of() -%}
+    {%- set topic_sql = clearlist.sql_string(marketing_topic) -%}
+    {%- set list_sql = clearlist.sql_string(list_id) -%}
+    {%- set recipient_sql = clearlist.sql_string(recipient) -%}
+{%- endif -%}
+{%- if not parameters %}({% endif %}
     with
 
     purposes as (
 
-        select * from {{ ref('purpose_codes') }}
+        select * from {{ clearlist.ledger_ref('purpose_codes', parameters) }}
 
     ),
 
     majority_ages as (
 
-        select * from {{ ref('majority_ages') }}
+        select * from {{ clearlist.ledger_ref('majority_ages', parameters) }}
 
     ),
 
     persons as (
 
-        select * from {{ ref('dim_persons') }}
+        select * from {{ clearlist.ledger_ref('dim_persons', parameters) }}
 
     ),
 
     authorizations as (
 
-        select * from {{ ref('fct_authorizations') }}
+        select * from {{ clearlist.ledger_ref('fct_authorizations', parameters) }}
 
     ),
 
     email_suppressions as (
 
-        select * from {{ ref('fct_email_suppressions') }}
+        select * from {{ clearlist.ledger_ref('fct_email_suppressions', parameters) }}
 
     ),
 
     sms_revocations as (
 
-        select * from {{ ref('fct_sms_revocations') }}
+        select * from {{ clearlist.ledger_ref('fct_sms_revocations', parameters) }}
 
     ),
 
     fundraising_optouts as (
 
-        select * from {{ ref('fct_fundraising_optouts') }}
+        select * from {{ clearlist.ledger_ref('fct_fundraising_optouts', parameters) }}
 
     ),
 
     privacy_requests as (
 
-        select * from {{ ref('fct_privacy_requests') }}
+        select * from {{ clearlist.ledger_ref('fct_privacy_requests', parameters) }}
 
     ),
 
@@ -156,19 +173,19 @@
             {#- coverage of this communication (R-MKT-AUTH, R-RECIP) -#}
             (
                 {{ list_has('authorizations_in_force.purposes', purpose) }}
-                {%- if marketing_topic %}
-                or {{ list_has(
+                {%- if parameters or marketing_topic %}
+                or coalesce({{ list_has_value(
                     'authorizations_in_force.purposes',
-                    purpose ~ ':' ~ marketing_topic
-                ) }}
+                    dbt.concat(["'" ~ purpose ~ ":'", topic_sql])
+                ) }}, false)
                 {%- endif %}
             ) as covers_purpose,
             {{ list_has('authorizations_in_force.channels', channel) }}
                 as covers_channel,
             (
-                {{ list_has('authorizations_in_force.recipients', recipient) }}
-                or {{ list_has(
-                    'authorizations_in_force.employer_recipients', recipient
+                {{ list_has_value('authorizations_in_force.recipients', recipient_sql) }}
+                or {{ list_has_value(
+                    'authorizations_in_force.employer_recipients', recipient_sql
                 ) }}
             ) as covers_recipient,
             (
@@ -186,7 +203,8 @@
             {#- defects (164.508(b)(2), (c)) -#}
             (
                 authorizations_in_force.is_deleted
-                or coalesce(authorizations_in_force.status, '') != 'signed'
+                or coalesce(authorizations_in_force.status, '')
+                not in ('signed', 'revoked')
                 or authorizations_in_force.signed_at is null
                 or authorizations_in_force.signed_at > {{ as_of }}
                 or not authorizations_in_force.has_template
@@ -356,7 +374,7 @@
             request_kind = 'restriction'
             and provision_type = 'deny'
             and (purposes = ';' or {{ list_has('purposes', purpose) }})
-            and (recipients = ';' or {{ list_has('recipients', recipient) }})
+            and (recipients = ';' or {{ list_has_value('recipients', recipient_sql) }})
 
     ),
 
@@ -394,8 +412,12 @@
         from email_suppressions
         where
             suppressed_at <= {{ as_of }}
-            {%- if list_id %}
-            and (is_all_commercial or list_id = '{{ list_id }}')
+            {%- if parameters or list_id %}
+            and (
+                {{ list_sql }} is null
+                or is_all_commercial
+                or list_id = {{ list_sql }}
+            )
             {%- endif %}
 
     ),
@@ -555,12 +577,11 @@
             person_id,
             '{{ purpose }}' as purpose_code,
             '{{ channel }}' as channel,
-            {{ "'" ~ marketing_topic ~ "'" if marketing_topic else "cast(null as " ~ dbt.type_string() ~ ")" }}
-                as marketing_topic,
-            {{ "'" ~ list_id ~ "'" if list_id else "cast(null as " ~ dbt.type_string() ~ ")" }}
-                as list_id,
-            '{{ recipient }}' as recipient,
+            cast({{ topic_sql }} as {{ dbt.type_string() }}) as marketing_topic,
+            cast({{ list_sql }} as {{ dbt.type_string() }}) as list_id,
+            cast({{ recipient_sql }} as {{ dbt.type_string() }}) as recipient,
             {{ as_of }} as as_of,
+            '{{ var("rule_set_version", "unversioned") }}' as rule_set_version,
             contact_value,
             concat_ws(
                 ';',
@@ -593,5 +614,6 @@
         final.*,
         final.rules_fired = '' as is_eligible
     from final
-)
+{%- if not parameters %}
+){%- endif %}
 {%- endmacro %}

@@ -12,3 +12,8 @@
 {% macro list_has(column, value) -%}
     ({{ column }} like '%;{{ value | upper }};%')
 {%- endmacro %}
+
+{#- Membership of a SQL text expression (a column or a macro parameter). -#}
+{% macro list_has_value(column, value_sql) -%}
+    ({{ column }} like {{ dbt.concat(["'%;'", "upper(" ~ value_sql ~ ")", "';%'"]) }})
+{%- endmacro %}

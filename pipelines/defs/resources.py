@@ -2,13 +2,14 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 
 from pipelines import env
+from pipelines.lib.instants import parse_instant
 from pipelines.lib.warehouse import connect
 
 
@@ -43,22 +44,3 @@ class RunSettings(dg.ConfigurableResource):
         if not self.as_of:
             return None
         return parse_instant(self.as_of)
-
-
-def parse_instant(value: str) -> datetime:
-    """Read an ISO 8601 instant that carries `Z` or an offset; return it in UTC.
-
-    Raises:
-        ValueError: The value is not an instant (no offset, or not ISO 8601).
-    """
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        msg = (
-            f"expected an ISO 8601 instant such as 2026-06-01T09:00:00Z, got {value!r}"
-        )
-        raise ValueError(msg) from None
-    if parsed.tzinfo is None:
-        msg = f"the instant {value!r} has no time zone: add Z or an offset"
-        raise ValueError(msg)
-    return parsed.astimezone(UTC)

@@ -13,6 +13,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from pipelines import env
 from pipelines.defs.resources import RunSettings
+from pipelines.lib.rules import rule_set_version
 
 SEGMENT_TAG = "segment"
 
@@ -85,9 +86,11 @@ TRANSLATOR = ClearlistTranslator()
 
 
 def dbt_vars(settings: RunSettings) -> str:
-    """The `--vars` of one run: the instant consent is judged at, resolved once."""
+    """The `--vars` of one run: the instant, resolved once, and the rule set version."""
     as_of = settings.as_of_instant() or datetime.now(UTC)
-    return json.dumps({"as_of": as_of.isoformat()})
+    return json.dumps(
+        {"as_of": as_of.isoformat(), "rule_set_version": rule_set_version()}
+    )
 
 
 @dbt_assets(

@@ -2,8 +2,10 @@
     The consent rules evaluated at the build's `as_of` instant for the standing
     communications every team sends: one row per person and communication, with the
     verdict and every rule that fired. Segments evaluate their own communication
-    (topic, list, recipients) through the same macro.
+    (topic, list, recipients) through the same macro, and on DuckDB a post-hook
+    stores that macro as functions of an instant (create_eligibility_functions).
 -#}
+{{ config(post_hook="{{ clearlist.create_eligibility_functions() }}") }}
 {%- set communications = [
     {"purpose_code": "MARKETING", "channel": "email"},
     {"purpose_code": "MARKETING", "channel": "sms"},
