@@ -37,6 +37,8 @@ allowed_{{ loop.index }} as (
         list_id=segment.get("list_id"),
         recipient=recipient,
         info_scope=segment.get("info_scope", ["demographics", "contact"]),
+        third_party_remuneration=segment.get("third_party_remuneration", false),
+        remuneration_for_phi=segment.get("remuneration_for_phi", false),
     ) }} as evaluated
     where is_eligible
 

@@ -36,10 +36,26 @@
     list_id=none,
     recipient="CoveredEntity",
     info_scope=["demographics", "contact"],
+    third_party_remuneration=false,
+    remuneration_for_phi=false,
     parameters=false
 ) -%}
-{%- set purpose = purpose_code | upper -%}
+{%- set declared_purpose_code = purpose_code | upper -%}
+{#- R-MKT-EXC-TX: treatment, care coordination and own-service messages paid for by
+    a third party are marketing. -#}
+{%- set is_reclassified = third_party_remuneration and declared_purpose_code in [
+    "TREATMENT", "CARE_COORD", "OWN_HEALTH_SERVICE"
+] -%}
+{%- set purpose = "MARKETING" if is_reclassified else declared_purpose_code -%}
+{%- set has_remuneration = third_party_remuneration or remuneration_for_phi -%}
 {%- set channel = channel | lower -%}
+{%- set needs_pewc = channel == "sms" and purpose in [
+    "MARKETING", "FUNDRAISING", "DISCLOSURE_FOR_REMUNERATION"
+] -%}
+{%- set service = {
+    "email": "email_sending", "sms": "sms_sending",
+    "phone": "phone_calling", "mail": "mail_sending",
+}[channel] -%}
 {%- if parameters -%}
     {%- set as_of = "p_as_of" -%}
     {%- set topic_sql = "p_marketing_topic" -%}
@@ -99,6 +115,120 @@
     privacy_requests as (
 
         select * from {{ clearlist.ledger_ref('fct_privacy_requests', parameters) }}
+
+    ),
+
+    recipient_register as (
+
+        select * from {{ clearlist.ledger_ref('recipient_register', parameters) }}
+
+    ),
+
+    data_categories as (
+
+        select * from {{ clearlist.ledger_ref('data_categories', parameters) }}
+
+    ),
+
+    {#- R-BAA, R-RECIP: the recipient's kind at the instant. A business associate
+        counts as the covered entity's own use only while a BAA that covers this
+        channel's service is in force; an unregistered recipient is a third party. -#}
+    recipient_kind as (
+
+        select
+            max(
+                case
+                    when recipient_register.recipient_kind = 'covered_entity' then 1
+                    when
+                        recipient_register.recipient_kind = 'business_associate'
+                        and cast(
+                            recipient_register.baa_start_date as {{ dbt.type_timestamp() }}
+                        ) <= {{ as_of }}
+                        and {{ dbt.dateadd(
+                            "day", 1,
+                            "cast(recipient_register.baa_end_date as "
+                            ~ dbt.type_timestamp() ~ ")"
+                        ) }} > {{ as_of }}
+                        and {{ list_has_value(
+                            clearlist.normalize_list('recipient_register.baa_services'),
+                            "'" ~ service ~ "'"
+                        ) }}
+                        then 1
+                    else 0
+                end
+            ) = 1 as is_own_use,
+            max(
+                case
+                    when recipient_register.recipient_kind = 'business_associate'
+                        then 1
+                    else 0
+                end
+            ) = 1 as is_business_associate,
+            max(
+                case
+                    when
+                        recipient_register.recipient_kind in (
+                            'covered_entity', 'business_associate', 'affiliated_foundation'
+                        )
+                        then 1
+                    else 0
+                end
+            ) = 1 as may_raise_funds
+        from (select 1 as anchor) as asked
+        left join recipient_register
+            on lower(recipient_register.recipient) = lower({{ recipient_sql }})
+
+    ),
+
+    {#- R-SENS, R-PSYNOTES, R-FUND-DATA: the data categories the communication uses
+        in its criteria or export, judged from the data_categories seed; a category
+        the seed does not know counts against the communication (fail closed). -#}
+    category_checks as (
+
+        select
+            coalesce(max(case when data_categories.is_sensitive then 1 else 0 end), 0)
+            = 1 as uses_sensitive,
+            coalesce(
+                max(case when data_categories.is_psychotherapy_notes then 1 else 0 end),
+                0
+            ) = 1 as uses_psychotherapy_notes,
+            coalesce(
+                max(case when not data_categories.is_fundraising_data then 1 else 0 end),
+                0
+            ) = 1 as uses_non_fundraising_data,
+            count(*) > count(data_categories.category) as uses_unknown_category
+        from (
+            {%- for category in info_scope %}
+            select '{{ category | lower }}' as category
+            {%- if not loop.last %} union all{% endif %}
+            {%- endfor %}
+        ) as used
+        left join data_categories
+            on used.category = data_categories.category
+
+    ),
+
+    person_contact as (
+
+        select
+            persons.*,
+            {%- if channel == 'email' %}
+            persons.email_norm as default_contact,
+            {%- elif channel == 'sms' or channel == 'phone' %}
+            persons.mobile_phone as default_contact,
+            {%- else %}
+            persons.postal_code as default_contact,
+            {%- endif %}
+            {{ phone_key('persons.mobile_phone') }} as phone_key,
+            greatest(
+                coalesce(ehr_majority.majority_age, 18),
+                coalesce(crm_majority.majority_age, 18)
+            ) as majority_age
+        from persons
+        left join majority_ages as ehr_majority
+            on persons.ehr_state = ehr_majority.state
+        left join majority_ages as crm_majority
+            on persons.crm_state = crm_majority.state
 
     ),
 
@@ -187,6 +317,10 @@
                 or {{ list_has_value(
                     'authorizations_in_force.employer_recipients', recipient_sql
                 ) }}
+                or (
+                    recipient_kind.is_own_use
+                    and {{ list_has('authorizations_in_force.recipients', 'CoveredEntity') }}
+                )
             ) as covers_recipient,
             (
                 1 = 1
@@ -253,6 +387,32 @@
                 and authorizations_in_force.esign_evidence_id is null,
                 false
             ) as has_esign_defect,
+            {#- R-MINOR-AGEOUT: a parent's or guardian's signature stops counting
+                once the subject reaches majority (unknown birth date: assume so). -#}
+            (
+                coalesce(authorizations_in_force.signer_role, '')
+                in ('parent', 'guardian')
+                and (
+                    person_contact.birth_date is null
+                    or cast({{ dbt.dateadd(
+                        "year", "person_contact.majority_age", "person_contact.birth_date"
+                    ) }} as {{ dbt.type_timestamp() }}) <= {{ as_of }}
+                )
+            ) as has_aged_out,
+            {#- R-MKT-REMUN, R-SALE: paid communications need the payment stated. -#}
+            {%- if has_remuneration %}
+            not coalesce(authorizations_in_force.is_remuneration_disclosed, false)
+            {%- else %}
+            false
+            {%- endif %} as lacks_remuneration_statement,
+            {#- R-SMS-PEWC: a marketing or fundraising text needs prior express
+                written consent bound to this very number, with the disclosure that
+                consent is no condition of purchase. -#}
+            coalesce(
+                authorizations_in_force.has_not_condition_of_purchase
+                and authorizations_in_force.bound_phone_key = person_contact.phone_key,
+                false
+            ) as is_pewc,
             (
                 revoked_authorizations.authorization_id is not null
                 or coalesce(
@@ -263,6 +423,9 @@
             ) as is_revoked
 
         from authorizations_in_force
+        cross join recipient_kind
+        left join person_contact
+            on authorizations_in_force.person_id = person_contact.person_id
         left join revoked_authorizations
             on
                 authorizations_in_force.authorization_id
@@ -293,11 +456,29 @@
                         and not is_conditioned_on_treatment
                         and not coalesce(has_signer_defect, false)
                         and not coalesce(has_esign_defect, false)
+                        and not has_aged_out
+                        and not lacks_remuneration_statement
                         and not is_revoked
                         then 1
                     else 0
                 end
             ) = 1 as has_valid_authorization,
+            max(
+                case
+                    when
+                        covers_purpose and covers_channel and is_verified_link
+                        and is_pewc
+                        and not has_core_defect
+                        and not coalesce(is_expired, false)
+                        and not coalesce(is_signed_after_receipt, false)
+                        and not coalesce(has_signer_defect, false)
+                        and not coalesce(has_esign_defect, false)
+                        and not has_aged_out
+                        and not is_revoked
+                        then 1
+                    else 0
+                end
+            ) = 1 as has_pewc,
             {%- set defects = [
                 ("has_core_defect", "fires_core"),
                 ("has_statement_defect", "fires_statement"),
@@ -308,6 +489,8 @@
                 ("is_conditioned_on_treatment", "fires_conditioned"),
                 ("has_signer_defect", "fires_signer"),
                 ("has_esign_defect", "fires_esign"),
+                ("has_aged_out", "fires_aged_out"),
+                ("lacks_remuneration_statement", "fires_remuneration"),
             ] %}
             {%- for flag, alias in defects %}
             max(
@@ -326,29 +509,6 @@
             ) = 1 as fires_identity
         from authorization_checks
         group by person_id
-
-    ),
-
-    person_contact as (
-
-        select
-            persons.*,
-            {%- if channel == 'email' %}
-            persons.email_norm as default_contact,
-            {%- elif channel == 'sms' or channel == 'phone' %}
-            persons.mobile_phone as default_contact,
-            {%- else %}
-            persons.postal_code as default_contact,
-            {%- endif %}
-            greatest(
-                coalesce(ehr_majority.majority_age, 18),
-                coalesce(crm_majority.majority_age, 18)
-            ) as majority_age
-        from persons
-        left join majority_ages as ehr_majority
-            on persons.ehr_state = ehr_majority.state
-        left join majority_ages as crm_majority
-            on persons.crm_state = crm_majority.state
 
     ),
 
@@ -430,9 +590,11 @@
 
     ),
 
+    {#- R-EMAIL-NORM: an opt-out also covers the provider-equivalent variants of
+        its address (dots and +tags). -#}
     suppressed_emails as (
 
-        select distinct email_norm
+        select distinct {{ email_match_key('email_norm') }} as email_key
         from email_suppressions_in_force
         where email_norm is not null
 
@@ -504,6 +666,34 @@
             declared_purpose.needs_authorization
             and not coalesce(authorization_verdicts.has_valid_authorization, false)
             and coalesce(authorization_verdicts.fires_recipient, false) as r_recip,
+            declared_purpose.needs_authorization
+            and not coalesce(authorization_verdicts.has_valid_authorization, false)
+            and coalesce(authorization_verdicts.fires_recipient, false)
+            and recipient_kind.is_business_associate as r_baa,
+            declared_purpose.needs_authorization
+            and not coalesce(authorization_verdicts.has_valid_authorization, false)
+            and coalesce(authorization_verdicts.fires_aged_out, false)
+                as r_minor_ageout,
+            declared_purpose.needs_authorization
+            and not coalesce(authorization_verdicts.has_valid_authorization, false)
+            and coalesce(authorization_verdicts.fires_remuneration, false)
+                as r_remuneration,
+            {{ "true" if is_reclassified else "false" }}
+            and not coalesce(authorization_verdicts.has_valid_authorization, false)
+                as r_mkt_exc_tx,
+            {{ "true" if needs_pewc else "false" }}
+            and not coalesce(authorization_verdicts.has_pewc, false) as r_sms_pewc,
+            declared_purpose.purpose_code in ('MARKETING', 'FUNDRAISING')
+            and category_checks.uses_sensitive as r_sens,
+            category_checks.uses_psychotherapy_notes as r_psynotes,
+            declared_purpose.purpose_code = 'FUNDRAISING'
+            and category_checks.uses_non_fundraising_data as r_fund_data,
+            declared_purpose.purpose_code = 'FUNDRAISING'
+            and (
+                {{ "false" if var("npp_has_fundraising_statement", true) else "true" }}
+                or not recipient_kind.may_raise_funds
+            ) as r_fund_scope,
+            category_checks.uses_unknown_category as sem_fail_closed,
 
             person_contact.deceased_known_at <= {{ as_of }} as r_deceased,
             declared_purpose.is_adults_only
@@ -528,8 +718,8 @@
             declared_purpose.is_commercial_email
             and (
                 suppressed_people.person_id is not null
-                or suppressed_emails.email_norm is not null
-                or suppressed_alt_emails.email_norm is not null
+                or suppressed_emails.email_key is not null
+                or suppressed_alt_emails.email_key is not null
             ) as r_email_optout,
             {%- else %}
             false as r_email_optout,
@@ -552,6 +742,8 @@
 
         from person_contact
         cross join declared_purpose
+        cross join recipient_kind
+        cross join category_checks
         left join authorization_verdicts
             on person_contact.person_id = authorization_verdicts.person_id
         left join restrictions
@@ -561,9 +753,13 @@
         left join suppressed_people
             on person_contact.person_id = suppressed_people.person_id
         left join suppressed_emails
-            on person_contact.email_norm = suppressed_emails.email_norm
+            on
+                {{ email_match_key('person_contact.email_norm') }}
+                = suppressed_emails.email_key
         left join suppressed_emails as suppressed_alt_emails
-            on confidential_requests.alt_contact = suppressed_alt_emails.email_norm
+            on
+                {{ email_match_key('confidential_requests.alt_contact') }}
+                = suppressed_alt_emails.email_key
         left join stopped_phones
             on {{ phone_key('person_contact.mobile_phone') }} = stopped_phones.phone_key
         left join fundraising_opted_out
@@ -575,7 +771,7 @@
 
         select
             person_id,
-            '{{ purpose }}' as purpose_code,
+            '{{ declared_purpose_code }}' as purpose_code,
             '{{ channel }}' as channel,
             cast({{ topic_sql }} as {{ dbt.type_string() }}) as marketing_topic,
             cast({{ list_sql }} as {{ dbt.type_string() }}) as list_id,
@@ -585,9 +781,15 @@
             contact_value,
             concat_ws(
                 ';',
+                case when sem_fail_closed then 'SEM-FAIL-CLOSED' end,
                 case when sem_identity then 'SEM-IDENTITY' end,
                 case when contact_value is null then 'SEM-NO-CONTACT' end,
                 case when r_mkt_auth then 'R-MKT-AUTH' end,
+                case when r_mkt_exc_tx then 'R-MKT-EXC-TX' end,
+                case
+                    when r_remuneration
+                        then '{{ "R-SALE" if remuneration_for_phi else "R-MKT-REMUN" }}'
+                end,
                 case when r_auth_core then 'R-AUTH-CORE' end,
                 case when r_auth_stmt then 'R-AUTH-STMT' end,
                 case when r_auth_exp then 'R-AUTH-EXP' end,
@@ -598,13 +800,20 @@
                 case when r_auth_signer then 'R-AUTH-SIGNER' end,
                 case when r_auth_e_sign then 'R-AUTH-E-SIGN' end,
                 case when r_recip then 'R-RECIP' end,
+                case when r_baa then 'R-BAA' end,
                 case when r_deceased then 'R-DECEASED' end,
                 case when r_minor then 'R-MINOR' end,
+                case when r_minor_ageout then 'R-MINOR-AGEOUT' end,
+                case when r_sens then 'R-SENS' end,
+                case when r_psynotes then 'R-PSYNOTES' end,
                 case when r_restrict then 'R-RESTRICT' end,
                 case when r_confcomm then 'R-CONFCOMM' end,
                 case when r_email_optout then 'R-EMAIL-OPTOUT' end,
                 case when r_sms_stop then 'R-SMS-STOP' end,
-                case when r_fund_optout then 'R-FUND-OPTOUT' end
+                case when r_sms_pewc then 'R-SMS-PEWC' end,
+                case when r_fund_optout then 'R-FUND-OPTOUT' end,
+                case when r_fund_data then 'R-FUND-DATA' end,
+                case when r_fund_scope then 'R-FUND-SCOPE' end
             ) as rules_fired
         from evaluated
 

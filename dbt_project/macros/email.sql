@@ -2,3 +2,23 @@
 {% macro normalize_email(column) -%}
     nullif(lower(trim({{ column }})), '')
 {%- endmacro %}
+
+{#- R-EMAIL-NORM: the key an opt-out is matched on, so that it also covers the
+    provider-equivalent variants of its address: a `+tag` is dropped from every
+    local part, and dots from Gmail's. Only suppressions match on it; inclusion
+    never widens consent. -#}
+{% macro email_match_key(column) -%}
+    {{ return(adapter.dispatch("email_match_key", "clearlist")(column)) }}
+{%- endmacro %}
+
+{% macro default__email_match_key(column) -%}
+    {%- set local = "split_part(" ~ column ~ ", '@', 1)" -%}
+    {%- set domain = "split_part(" ~ column ~ ", '@', 2)" -%}
+    {%- set untagged = "split_part(" ~ local ~ ", '+', 1)" -%}
+    case
+        when {{ column }} is null then null
+        when {{ domain }} in ('gmail.com', 'googlemail.com')
+            then concat(replace({{ untagged }}, '.', ''), '@gmail.com')
+        else concat({{ untagged }}, '@', {{ domain }})
+    end
+{%- endmacro %}

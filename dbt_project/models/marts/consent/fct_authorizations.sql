@@ -79,6 +79,7 @@ final as (
         versioned.esign_evidence_id,
         versioned.expiration_event,
         versioned.bound_email_norm,
+        {{ phone_key('versioned.bound_phone') }} as bound_phone_key,
         latest_form_texts.regulations,
 
         ---------- booleans
@@ -89,6 +90,8 @@ final as (
             as has_conditioning_statement,
         coalesce(latest_form_texts.has_redisclosure_statement, false)
             as has_redisclosure_statement,
+        coalesce(latest_form_texts.has_not_condition_of_purchase, false)
+            as has_not_condition_of_purchase,
         coalesce(latest_form_texts.is_compound, false) as is_compound,
         coalesce(latest_form_texts.is_conditioned_on_treatment, false)
             as is_conditioned_on_treatment,
