@@ -130,6 +130,12 @@
 
     ),
 
+    sensitive_flags as (
+
+        select * from {{ clearlist.ledger_ref('fct_sensitive_flags', parameters) }}
+
+    ),
+
     {#- R-BAA, R-RECIP: the recipient's kind at the instant. A business associate
         counts as the covered entity's own use only while a BAA that covers this
         channel's service is in force; an unregistered recipient is a third party. -#}
@@ -173,7 +179,10 @@
                         then 1
                     else 0
                 end
-            ) = 1 as may_raise_funds
+            ) = 1 as may_raise_funds,
+            max(
+                case when recipient_register.recipient_kind = 'health_plan' then 1 else 0 end
+            ) = 1 as is_health_plan
         from (select 1 as anchor) as asked
         left join recipient_register
             on lower(recipient_register.recipient) = lower({{ recipient_sql }})
@@ -196,6 +205,15 @@
                 max(case when not data_categories.is_fundraising_data then 1 else 0 end),
                 0
             ) = 1 as uses_non_fundraising_data,
+            coalesce(
+                max(
+                    case
+                        when used.category not in ('demographics', 'contact') then 1
+                        else 0
+                    end
+                ),
+                0
+            ) = 1 as uses_health_data,
             count(*) > count(data_categories.category) as uses_unknown_category
         from (
             {%- for category in info_scope %}
@@ -526,6 +544,39 @@
 
     ),
 
+    {#- R-SUD-P2, R-RESTRICT: sensitive facts known at the instant. Health data
+        from a Part 2 program needs a Part 2 consent for the purpose (a TPO consent
+        covers treatment and care coordination); self-paid care never reaches a
+        health plan (164.522(a)(1)(vi)). -#}
+    flagged_people as (
+
+        select
+            person_id,
+            max(case when category = 'sud_part2' then 1 else 0 end) = 1 as has_part2,
+            max(case when category = 'self_pay' then 1 else 0 end) = 1 as has_self_pay
+        from sensitive_flags
+        where first_known_at <= {{ as_of }}
+        group by person_id
+
+    ),
+
+    part2_consents as (
+
+        select distinct person_id
+        from requests_in_force
+        where
+            request_kind = 'part2-consent'
+            and provision_type = 'permit'
+            and (
+                {{ list_has('purposes', purpose) }}
+                {%- if purpose in ["TREATMENT", "CARE_COORD"] %}
+                or {{ list_has('purposes', 'TPO') }}
+                {%- endif %}
+            )
+            and (recipients = ';' or {{ list_has_value('recipients', recipient_sql) }})
+
+    ),
+
     restrictions as (
 
         select distinct person_id
@@ -707,7 +758,17 @@
                     ) ~ " as " ~ dbt.type_timestamp() ~ ")"
                 ) }} > {{ as_of }}
             ) as r_minor,
-            restrictions.person_id is not null as r_restrict,
+            (
+                restrictions.person_id is not null
+                or (
+                    coalesce(flagged_people.has_self_pay, false)
+                    and recipient_kind.is_health_plan
+                    and category_checks.uses_health_data
+                )
+            ) as r_restrict,
+            coalesce(flagged_people.has_part2, false)
+            and category_checks.uses_health_data
+            and part2_consents.person_id is null as r_sud_p2,
             confidential_requests.person_id is not null
             and (
                 not confidential_requests.allows_channel
@@ -748,6 +809,10 @@
             on person_contact.person_id = authorization_verdicts.person_id
         left join restrictions
             on person_contact.person_id = restrictions.person_id
+        left join flagged_people
+            on person_contact.person_id = flagged_people.person_id
+        left join part2_consents
+            on person_contact.person_id = part2_consents.person_id
         left join confidential_requests
             on person_contact.person_id = confidential_requests.person_id
         left join suppressed_people
@@ -806,6 +871,7 @@
                 case when r_minor_ageout then 'R-MINOR-AGEOUT' end,
                 case when r_sens then 'R-SENS' end,
                 case when r_psynotes then 'R-PSYNOTES' end,
+                case when r_sud_p2 then 'R-SUD-P2' end,
                 case when r_restrict then 'R-RESTRICT' end,
                 case when r_confcomm then 'R-CONFCOMM' end,
                 case when r_email_optout then 'R-EMAIL-OPTOUT' end,

@@ -1,0 +1,34 @@
+with
+
+source as (
+
+    select * from {{ source('ehr', 'ehr_procedures') }}
+
+),
+
+renamed as (
+
+    select
+        ---------- ids
+        procedure_id,
+        patient_id,
+        encounter_id,
+        version_id,
+
+        ---------- attributes
+        code_system,
+        code,
+        lower(status) as procedure_status,
+        {{ normalize_list('security_labels') }} as security_labels,
+
+        ---------- timestamps
+        performed_at,
+        last_updated_at,
+        {{ known_at() }} as known_at,
+        _batch_id as batch_id
+
+    from source
+
+)
+
+select * from renamed
