@@ -130,6 +130,12 @@
 
     ),
 
+    representatives as (
+
+        select * from {{ clearlist.ledger_ref('fct_personal_representatives', parameters) }}
+
+    ),
+
     sensitive_flags as (
 
         select * from {{ clearlist.ledger_ref('fct_sensitive_flags', parameters) }}
@@ -312,6 +318,20 @@
 
     ),
 
+    {#- R-AUTH-SIGNER: a representative signs with authority only as a personal
+        representative of the subject on file in the same role, whose period covers
+        the signature, as known at the instant (164.502(g)). -#}
+    representatives_in_force as (
+
+        select *
+        from representatives
+        where
+            known_at <= {{ as_of }}
+            and (superseded_at is null or superseded_at > {{ as_of }})
+            and representative_role is not null
+
+    ),
+
     authorization_checks as (
 
         select
@@ -395,10 +415,10 @@
             ) as is_signed_after_receipt,
             authorizations_in_force.is_compound,
             authorizations_in_force.is_conditioned_on_treatment,
-            coalesce(
-                authorizations_in_force.signer_role != 'self'
-                and authorizations_in_force.signer_authority is null,
-                false
+            coalesce(authorizations_in_force.signer_role, '') != 'self'
+            and (
+                authorizations_in_force.signer_authority is null
+                or representatives_in_force.related_person_id is null
             ) as has_signer_defect,
             coalesce(
                 authorizations_in_force.signature_method = 'esign'
@@ -444,6 +464,24 @@
         cross join recipient_kind
         left join person_contact
             on authorizations_in_force.person_id = person_contact.person_id
+        left join representatives_in_force
+            on
+                authorizations_in_force.signer_related_person_id
+                = representatives_in_force.related_person_id
+                and authorizations_in_force.person_id
+                = representatives_in_force.subject_person_id
+                and authorizations_in_force.signer_role
+                = representatives_in_force.representative_role
+                and (
+                    representatives_in_force.valid_from is null
+                    or representatives_in_force.valid_from
+                    <= authorizations_in_force.signed_at
+                )
+                and (
+                    representatives_in_force.valid_to is null
+                    or representatives_in_force.valid_to
+                    > authorizations_in_force.signed_at
+                )
         left join revoked_authorizations
             on
                 authorizations_in_force.authorization_id

@@ -64,6 +64,7 @@ final as (
         versioned.crm_contact_id,
         links.match_method,
         versioned.authorization_form_text_id,
+        versioned.signer_related_person_id,
 
         ---------- attributes
         versioned.status,

@@ -13,6 +13,7 @@ renamed as (
         authorization_form_consent_id as authorization_id,
         consent_giver_id as crm_contact_id,
         authorization_form_text_id,
+        signer_related_person_id,
 
         ---------- attributes
         lower(status) as status,
