@@ -1,4 +1,6 @@
-"""FHIR R4 Bulk Data NDJSON: one resource a line, one file per resource type.
+"""FHIR R4 resources: Bulk Data NDJSON, and JSON files of one resource or a Bundle.
+
+NDJSON holds one resource a line, one file per resource type.
 
 Mapping decisions (INPUTS.md, "EHR: FHIR R4 Bulk Data NDJSON"):
 
@@ -35,21 +37,38 @@ Mapping decisions (INPUTS.md, "EHR: FHIR R4 Bulk Data NDJSON"):
   `valueAddress` with system `address`). Only the top-level provision is flattened;
   nested provisions stay in `_record_json`.
 
+A FHIR JSON file (`*.json`, as EHRs export single resources and Bundles) holds one
+resource, or a Bundle whose `entry[].resource` are the resources; each resource's
+type comes from its own `resourceType` and it is read by the same spec as in
+NDJSON. `_source_line` is the entry's 1-based position in the Bundle (1 for a single
+resource). A Bundle entry without a `resource` (a request or response only) holds no
+record and is passed over; a nested Bundle is a type like any other (counted and
+skipped). A file that is not one JSON object with a `resourceType`, or a Bundle entry
+whose `resource` is not one, fails the batch.
+
 Quarantined: no `id`; no patient reference where the resource needs one; an
 unreadable date or instant; a `gender`, Consent `status`, `provision.type` or
 consent-kind code outside its code set; a birth date after the batch's
 `received_at`; a death before the birth.
 """
 
+import json
+import logging
 import re
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.lib.ingest.conform import Check, Chunk, Field, Kind, Partial, ReadContext
+from pipelines.lib.ingest.errors import IngestError
 from pipelines.lib.ingest.formats import iter_lines
 from pipelines.lib.ingest.specs import JsonSpec, read_json_spec
+
+logger = logging.getLogger(__name__)
 
 KIND_SYSTEM = "https://clearlist.dev/fhir/CodeSystem/consent-kind"
 ALT_CONTACT_URL = "https://clearlist.dev/fhir/StructureDefinition/alternative-contact"
@@ -76,6 +95,11 @@ _COMMON_STRUCTURE = {
     "meta": {"versionId": V, "lastUpdated": V, "security": [{"code": V}]},
 }
 _LEADING_NAME = re.compile(r"^([A-Za-z]+)")
+_RESOURCE_TYPE = re.compile(r"^[A-Z][A-Za-z]*$")
+BUNDLE = "Bundle"
+JSON_EXPECTED = (
+    "expected one FHIR R4 resource or a Bundle: a JSON object with a resourceType"
+)
 
 
 def _ref(expr: str, target: str) -> str:
@@ -635,3 +659,126 @@ def read_resources(
         IngestError: A line is not a JSON object, or the file is not UTF-8.
     """
     return read_json_spec(iter_lines(path, rel), rel, RESOURCES[resource_type], ctx)
+
+
+def json_resource_counts(path: Path, rel: str) -> dict[str, int]:
+    """Count the resources of a FHIR JSON file per resource type.
+
+    An empty Bundle counts as no resources.
+
+    Raises:
+        IngestError: The file is not one FHIR resource or a Bundle of them.
+    """
+    types = read_json_file(path, rel)["resource_type"].to_pylist()
+    return dict(sorted(Counter(types).items()))
+
+
+def count_json_resources(path: Path, rel: str, resource_type: str) -> int:
+    """Count the resources of one type in a FHIR JSON file.
+
+    Raises:
+        IngestError: The file is not one FHIR resource or a Bundle of them.
+    """
+    return json_resource_counts(path, rel).get(resource_type, 0)
+
+
+def read_json_resources(
+    path: Path, rel: str, resource_type: str, ctx: ReadContext
+) -> Iterator[Chunk]:
+    """Read the resources of `resource_type` in a FHIR JSON file into its raw table.
+
+    Raises:
+        IngestError: The file is not one FHIR resource or a Bundle of them.
+    """
+    resources = read_json_file(path, rel)
+    lines = resources.filter(pc.equal(resources["resource_type"], resource_type))
+    chunks = iter([lines.select(["line_no", "line"])])
+    return read_json_spec(chunks, rel, RESOURCES[resource_type], ctx)
+
+
+def read_json_file(path: Path, rel: str) -> pa.Table:
+    """Return the resources of a FHIR JSON file: one resource, or a Bundle's entries.
+
+    The file must be strict JSON (RFC 8259): Python's parser reads it, since
+    DuckDB's accepts trailing commas, `NaN` and `Infinity`.
+
+    Note:
+        The file is read whole: EHRs write single resources and Bundles of one
+        patient or one page, not bulk exports (those are NDJSON).
+
+    Returns:
+        `(line_no, resource_type, line)`: each resource as JSON text, numbered by
+        its 1-based position in the Bundle's `entry` (1 for a single resource).
+
+    Raises:
+        IngestError: The file is not UTF-8 JSON, not an object with a resourceType,
+            or a Bundle entry's `resource` is not one.
+    """
+    try:
+        doc = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise IngestError(f"is not UTF-8 text; {JSON_EXPECTED}", file=rel) from None
+    try:
+        value = json.loads(doc, parse_constant=_not_strict_json)
+    except ValueError:
+        msg = f"does not parse as strict JSON; {JSON_EXPECTED}"
+        raise IngestError(msg, file=rel) from None
+    resource_type = _resource_type(value)
+    if resource_type is None:
+        raise IngestError(f"is not a FHIR resource; {JSON_EXPECTED}", file=rel)
+    if resource_type != BUNDLE:
+        return _resource_table([1], [resource_type], [doc.strip()])
+    entries = value.get("entry", [])
+    if not isinstance(entries, list):
+        msg = f"is a Bundle whose entry is not an array; {JSON_EXPECTED}"
+        raise IngestError(msg, file=rel)
+    numbers, types, lines = [], [], []
+    for number, entry in enumerate(entries, start=1):
+        if not isinstance(entry, dict):
+            msg = f"Bundle entry {number} is not a JSON object; {JSON_EXPECTED}"
+            raise IngestError(msg, file=rel)
+        if "resource" not in entry:
+            continue
+        entry_type = _resource_type(entry["resource"])
+        if entry_type is None:
+            msg = (
+                f"Bundle entry {number} holds a resource that is not a FHIR resource;"
+                f" {JSON_EXPECTED}"
+            )
+            raise IngestError(msg, file=rel)
+        numbers.append(number)
+        types.append(entry_type)
+        lines.append(json.dumps(entry["resource"], ensure_ascii=False))
+    if len(numbers) < len(entries):
+        logger.info(
+            "%s: %d Bundle entries hold no resource; passed over",
+            rel,
+            len(entries) - len(numbers),
+        )
+    return _resource_table(numbers, types, lines)
+
+
+def _not_strict_json(constant: str) -> object:
+    """Refuse the `NaN` and `Infinity` that Python's JSON parser allows."""
+    msg = f"{constant} is not JSON"
+    raise ValueError(msg)
+
+
+def _resource_type(value: object) -> str | None:
+    """The `resourceType` of a JSON value that is a FHIR resource, else None."""
+    if not isinstance(value, dict):
+        return None
+    name = value.get("resourceType")
+    if not isinstance(name, str) or not _RESOURCE_TYPE.match(name):
+        return None
+    return name
+
+
+def _resource_table(numbers: list[int], types: list[str], lines: list[str]) -> pa.Table:
+    return pa.table(
+        {
+            "line_no": pa.array(numbers, pa.int64()),
+            "resource_type": pa.array(types, pa.string()),
+            "line": pa.array(lines, pa.string()),
+        }
+    )

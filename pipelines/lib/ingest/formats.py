@@ -29,6 +29,8 @@ CHUNK_BYTES = 64 * 1024 * 1024
 CHUNK_ROWS = 100_000
 _BOM = b"\xef\xbb\xbf"
 _IS_OBJECT = "__is_object"
+# SQL: the white space JSON allows around a value (a CRLF line keeps its CR).
+_JSON_SPACE = "' ' || chr(9) || chr(10) || chr(13)"
 
 
 def iter_lines(
@@ -137,6 +139,10 @@ def iter_json_document(
     if opening != "[":
         problem = "does not parse as JSON" if opening is None else "is not an array"
         raise IngestError(f"{problem}; {expected}", file=rel)
+    # DuckDB's array reader accepts an array cut short after a comma (`[{...}, `).
+    if _last_character(path) != "]":
+        msg = f"does not parse as JSON: the array is not closed; {expected}"
+        raise IngestError(msg, file=rel)
     done = 0
     try:
         with duckdb.connect() as con:
@@ -163,6 +169,20 @@ def iter_json_document(
         raise IngestError(
             f"does not parse as UTF-8 JSON; {expected}", file=rel
         ) from None
+
+
+def _last_character(path: Path) -> str | None:
+    """The last character of a text file before trailing white space."""
+    with path.open("rb") as handle:
+        end = handle.seek(0, io.SEEK_END)
+        tail = b""
+        while end > 0 and not tail.strip():
+            start = max(0, end - 4096)
+            handle.seek(start)
+            tail = handle.read(end - start) + tail
+            end = start
+    stripped = tail.rstrip()
+    return chr(stripped[-1]) if stripped else None
 
 
 def _first_character(path: Path) -> str | None:
@@ -217,10 +237,11 @@ def flatten_json(
                     case when is_object then from_json(line, '{structure}') end as r
                 from (
                     select line_no, line,
-                        json_valid(line) and starts_with(ltrim(line), '{{') as is_object
+                        json_valid(line)
+                        and starts_with(ltrim(line, {_JSON_SPACE}), '{{') as is_object
                     from lines
                 )
-                where is_object or trim(line) <> ''
+                where is_object or trim(line, {_JSON_SPACE}) <> ''
             )
         )
     """
@@ -250,7 +271,10 @@ def read_csv_header(path: Path, rel: str) -> list[str]:
     names = [name.strip() for name in header]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
-        msg = f"the header names column(s) {', '.join(twice)} more than once"
+        msg = (
+            f"the header names column(s) {', '.join(twice)} more than once;"
+            " expected each column once"
+        )
         raise IngestError(msg, file=rel)
     return names
 
@@ -276,6 +300,7 @@ def iter_csv(
         quoted_strings_can_be_null=False,
     )
     done = 0
+    quoting_checked = False
     try:
         reader = pacsv.open_csv(
             path,
@@ -285,6 +310,9 @@ def iter_csv(
         )
         for batch in reader:
             frame = pl.DataFrame(batch)
+            if not quoting_checked and _has_line_break(frame, header):
+                _check_quoting(path, rel, len(header))
+                quoting_checked = True
             yield frame.with_columns(
                 pl.int_range(done + 1, done + 1 + frame.height, dtype=pl.Int64).alias(
                     "_source_line"
@@ -294,6 +322,32 @@ def iter_csv(
             done += frame.height
     except (pa.ArrowInvalid, UnicodeDecodeError):
         raise _csv_problem(path, rel, len(header)) from None
+
+
+def _has_line_break(frame: pl.DataFrame, header: list[str]) -> bool:
+    """Whether any value of the frame spans lines."""
+    spans = frame.select(pl.any_horizontal(pl.col(header).str.contains("[\r\n]")).any())
+    return bool(spans.item())
+
+
+def _check_quoting(path: Path, rel: str, width: int) -> None:
+    """Raise unless every quoted field of the file is closed where CSV allows.
+
+    pyarrow ends a quoted field at any quote, so a stray quote can pair with a
+    quote rows later and fold the rows between into one value with line breaks,
+    dropping them without an error. Python's strict reader refuses a closing quote
+    that is not followed by a delimiter or a line end. It streams the file; it runs
+    only when a value spans lines, the one way such a fold shows.
+
+    Raises:
+        IngestError: A quoted field does not close where CSV allows.
+    """
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            for _ in csv.reader(handle, strict=True):
+                pass
+    except (csv.Error, UnicodeDecodeError):
+        raise _csv_problem(path, rel, width) from None
 
 
 def count_csv_rows(path: Path, rel: str) -> int:

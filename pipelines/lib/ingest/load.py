@@ -164,12 +164,13 @@ def load_batch(
     """
     ctx = ReadContext(batch.batch_id, batch.received_at, loaded_at)
     result = BatchResult(batch.batch_id)
-    quarantined_by_file: dict[str, int] = {}
+    quarantined_by_file: dict[tuple[str, str], int] = {}
     _reset_scratch(con)
     in_transaction = False
     try:
         for plan in plans:
-            quarantined_by_file[plan.file.rel] = _load_file(con, plan, ctx, result)
+            quarantined = _load_file(con, plan, ctx, result)
+            quarantined_by_file[plan.file.rel, plan.entity] = quarantined
         con.begin()
         in_transaction = True
         _move_scratch_into_raw(con, result.quarantined)
@@ -385,10 +386,10 @@ def _log_files(
     batch: Batch,
     plans: list[FilePlan],
     loaded_by_file: dict[str, dict[str, int]],
-    quarantined_by_file: dict[str, int],
+    quarantined_by_file: dict[tuple[str, str], int],
     loaded_at: datetime,
 ) -> None:
-    """Write one load-log row per file and the entity it holds."""
+    """Write one load-log row per file and entity (FHIR JSON: one per resource type)."""
     files = len(plans)
     log = pl.DataFrame(
         {
@@ -403,7 +404,9 @@ def _log_files(
                 else 0
                 for p in plans
             ],
-            "rows_quarantined": [quarantined_by_file.get(p.file.rel, 0) for p in plans],
+            "rows_quarantined": [
+                quarantined_by_file.get((p.file.rel, p.entity), 0) for p in plans
+            ],
             "received_at": [batch.received_at] * files,
             "loaded_at": [loaded_at] * files,
         },
