@@ -433,12 +433,20 @@ def _write_demo_report(current: env.Home, as_of: str, outcomes: list[dict]) -> P
             "select purpose_code, channel, count(*) filter (where is_eligible), "
             "count(*) from marts.eligibility group by all order by all"
         ).fetchall()
+        quality = con.sql(
+            "select check_id, rule_id, description, records"
+            " from marts.report_consent_data_quality order by check_id"
+        ).fetchall()
     report = {
         "as_of": as_of,
         "exports": outcomes,
         "eligibility": [
             {"purpose": p, "channel": c, "eligible": e, "people": n}
             for p, c, e, n in eligible
+        ],
+        "data_quality": [
+            {"check": c, "rule_id": r, "description": d, "records": n}
+            for c, r, d, n in quality
         ],
         "exclusions_by_rule": [
             {"purpose": p, "channel": c, "rule_id": r, "people": n}

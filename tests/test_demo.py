@@ -37,8 +37,28 @@ def test_demo_prints_where_the_files_and_report_are(demo_home: DemoHome):
     assert "approved audience files" in demo_home.stdout
     report = demo_home.root / "reports" / "demo-report.json"
     assert report.exists()
-    outcomes = json.loads(report.read_text())["exports"]
+    content = json.loads(report.read_text())
+    outcomes = content["exports"]
     assert [o["outcome"] for o in outcomes] == ["approved"] * len(outcomes)
+    checks = {row["check"]: row["records"] for row in content["data_quality"]}
+    with duckdb.connect(str(demo_home.warehouse), read_only=True) as con:
+        quarantined = set(
+            con.sql(
+                "select _batch_id || '/' || _source_file, _source_line"
+                " from raw.quarantine"
+            ).fetchall()
+        )
+    # Every planted row that breaks the contract is quarantined where the plan says;
+    # an unknown purpose is kept (it grants nothing) and a replay is dropped.
+    kept_or_dropped = ("unknown purpose", "duplicate")
+    planted = {
+        (row["file"], row["line"])
+        for row in demo_home.plan["malformed"]
+        if not any(word in row["reason"] for word in kept_or_dropped)
+    }
+    assert planted
+    assert quarantined == planted
+    assert checks["quarantined_records"] == len(quarantined)
 
 
 def test_export_manifest_describes_the_file(demo_home: DemoHome):
