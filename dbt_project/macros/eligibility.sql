@@ -307,13 +307,30 @@
 
     ),
 
+    {#- Purposes overlap when their codes match and neither names a topic the
+        other does not: a bare MARKETING overlaps every MARKETING:<topic>, and
+        MARKETING:a overlaps only MARKETING:a (INPUTS.md). An authorization with the
+        bare purpose is voided by any revocation of that purpose, topic or not; one
+        narrowed to this communication's topic by a bare or same-topic revocation. -#}
     person_revocations as (
 
         select
             person_id,
-            max(revoked_at) as last_revoked_at
+            max(revoked_at) as last_revoked_any_topic_at,
+            max(
+                case
+                    when
+                        {{ list_has('purposes', purpose) }}
+                        or coalesce({{ list_has_value(
+                            'purposes', dbt.concat(["'" ~ purpose ~ ":'", topic_sql])
+                        ) }}, false)
+                        then revoked_at
+                end
+            ) as last_revoked_this_topic_at
         from revocations
-        where {{ list_has('purposes', purpose) }}
+        where
+            {{ list_has('purposes', purpose) }}
+            or purposes like '%;{{ purpose }}:%'
         group by person_id
 
     ),
@@ -382,6 +399,7 @@
                 or not authorizations_in_force.has_template
                 or authorizations_in_force.purposes = ';'
                 or authorizations_in_force.recipients = ';'
+                or authorizations_in_force.disclosers = ';'
                 or authorizations_in_force.info_scope = ';'
                 or authorizations_in_force.signer_role is null
                 or (
@@ -454,8 +472,14 @@
             (
                 revoked_authorizations.authorization_id is not null
                 or coalesce(
+                    {{ list_has('authorizations_in_force.purposes', purpose) }}
+                    and authorizations_in_force.signed_at
+                    < person_revocations.last_revoked_any_topic_at,
+                    false
+                )
+                or coalesce(
                     authorizations_in_force.signed_at
-                    < person_revocations.last_revoked_at,
+                    < person_revocations.last_revoked_this_topic_at,
                     false
                 )
             ) as is_revoked
@@ -487,9 +511,7 @@
                 authorizations_in_force.authorization_id
                 = revoked_authorizations.authorization_id
         left join person_revocations
-            on
-                authorizations_in_force.person_id = person_revocations.person_id
-                and {{ list_has('authorizations_in_force.purposes', purpose) }}
+            on authorizations_in_force.person_id = person_revocations.person_id
         where authorizations_in_force.person_id is not null
 
     ),
@@ -771,7 +793,15 @@
             and not coalesce(authorization_verdicts.has_valid_authorization, false)
                 as r_mkt_exc_tx,
             {{ "true" if needs_pewc else "false" }}
-            and not coalesce(authorization_verdicts.has_pewc, false) as r_sms_pewc,
+            and (
+                not coalesce(authorization_verdicts.has_pewc, false)
+                {#- the consent must name the number actually texted -#}
+                or coalesce(
+                    {{ phone_key('confidential_requests.alt_contact') }}
+                    != person_contact.phone_key,
+                    false
+                )
+            ) as r_sms_pewc,
             declared_purpose.purpose_code in ('MARKETING', 'FUNDRAISING')
             and category_checks.uses_sensitive as r_sens,
             category_checks.uses_psychotherapy_notes as r_psynotes,
@@ -825,7 +855,10 @@
             {%- endif %}
 
             {%- if channel == 'sms' %}
-            stopped_phones.phone_key is not null as r_sms_stop,
+            (
+                stopped_phones.phone_key is not null
+                or stopped_alt_phones.phone_key is not null
+            ) as r_sms_stop,
             {%- else %}
             false as r_sms_stop,
             {%- endif %}
@@ -865,6 +898,9 @@
                 = suppressed_alt_emails.email_key
         left join stopped_phones
             on {{ phone_key('person_contact.mobile_phone') }} = stopped_phones.phone_key
+        left join stopped_phones as stopped_alt_phones
+            on {{ phone_key('confidential_requests.alt_contact') }}
+            = stopped_alt_phones.phone_key
         left join fundraising_opted_out
             on person_contact.person_id = fundraising_opted_out.person_id
 

@@ -1,29 +1,42 @@
 {#-
     The consent rules evaluated at the build's `as_of` instant for the standing
     communications every team sends: one row per person and communication, with the
-    verdict and every rule that fired. Segments evaluate their own communication
+    verdict and every rule that fired. Each communication is its own intermediate
+    model (int_eligibility__<purpose>_<channel>, the `eligibility` macro), which the
+    rule unit tests exercise one at a time. Segments evaluate their own communication
     (topic, list, recipients) through the same macro, and on DuckDB a post-hook
     stores that macro as functions of an instant (create_eligibility_functions).
 -#}
 {{ config(post_hook="{{ clearlist.create_eligibility_functions() }}") }}
-{%- set communications = [
-    {"purpose_code": "MARKETING", "channel": "email"},
-    {"purpose_code": "MARKETING", "channel": "sms"},
-    {"purpose_code": "FUNDRAISING", "channel": "email"},
-    {"purpose_code": "FUNDRAISING", "channel": "mail"},
-    {"purpose_code": "HEALTH_ED", "channel": "email"},
-    {"purpose_code": "TREATMENT", "channel": "email"},
-    {"purpose_code": "CARE_COORD", "channel": "sms"},
+{#- The post-hook reads the ledger; dbt learns of those inputs from these hints. -#}
+-- depends_on: {{ ref('purpose_codes') }}
+-- depends_on: {{ ref('majority_ages') }}
+-- depends_on: {{ ref('dim_persons') }}
+-- depends_on: {{ ref('fct_authorizations') }}
+-- depends_on: {{ ref('fct_email_suppressions') }}
+-- depends_on: {{ ref('fct_sms_revocations') }}
+-- depends_on: {{ ref('fct_fundraising_optouts') }}
+-- depends_on: {{ ref('fct_privacy_requests') }}
+-- depends_on: {{ ref('recipient_register') }}
+-- depends_on: {{ ref('data_categories') }}
+-- depends_on: {{ ref('fct_personal_representatives') }}
+-- depends_on: {{ ref('fct_sensitive_flags') }}
+{% set communications = [
+    "int_eligibility__marketing_email",
+    "int_eligibility__marketing_sms",
+    "int_eligibility__fundraising_email",
+    "int_eligibility__fundraising_mail",
+    "int_eligibility__health_ed_email",
+    "int_eligibility__treatment_email",
+    "int_eligibility__care_coord_sms",
 ] -%}
 
 with
 
 {% for communication in communications %}
-    {%- set verdicts = eligibility(communication.purpose_code, communication.channel) %}
-    {{ communication.purpose_code | lower }}_{{ communication.channel }} as (
+    {{ communication }} as (
 
-        select evaluated.*
-        from {{ verdicts }} as evaluated
+        select * from {{ ref(communication) }}
 
     ),
 
@@ -31,8 +44,7 @@ with
 unioned as (
 
     {% for communication in communications %}
-        select *
-        from {{ communication.purpose_code | lower }}_{{ communication.channel }}
+        select * from {{ communication }}
         {% if not loop.last %}union all{% endif %}
     {% endfor %}
 
