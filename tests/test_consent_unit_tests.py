@@ -76,4 +76,13 @@ def test_every_consent_rule_unit_test_passes(tmp_path: Path):
     }
     assert declared == passed
     rules = {name.split("__", 1)[0] for name in declared}
-    assert {"r_mkt_auth", "r_auth_rev", "r_auth_exp", "r_email_optout"} <= rules
+    assert {
+        "r_mkt_auth",
+        "r_auth_rev",
+        "r_auth_exp",
+        "r_email_optout",
+        "r_sms_pewc",
+        "r_minor_ageout",
+        "r_email_norm",
+        "r_fund_scope",
+    } <= rules

@@ -335,6 +335,91 @@
 
     ),
 
+    {#- Requests in force at the instant (164.522). -#}
+    requests_in_force as (
+
+        select *
+        from privacy_requests
+        where
+            status = 'active'
+            and known_at <= {{ as_of }}
+            and (superseded_at is null or superseded_at > {{ as_of }})
+            and (period_start_at is null or period_start_at <= {{ as_of }})
+            and (period_end_at is null or period_end_at > {{ as_of }})
+
+    ),
+
+    {#- R-SUD-P2, R-RESTRICT: sensitive facts known at the instant. Health data
+        from a Part 2 program needs a Part 2 consent for the purpose (a TPO consent
+        covers treatment and care coordination); self-paid care never reaches a
+        health plan (164.522(a)(1)(vi)). -#}
+    flagged_people as (
+
+        select
+            person_id,
+            max(case when category = 'sud_part2' then 1 else 0 end) = 1 as has_part2,
+            max(case when category = 'self_pay' then 1 else 0 end) = 1 as has_self_pay
+        from sensitive_flags
+        where first_known_at <= {{ as_of }}
+        group by person_id
+
+    ),
+
+    part2_consents as (
+
+        select distinct person_id
+        from requests_in_force
+        where
+            request_kind = 'part2-consent'
+            and provision_type = 'permit'
+            and (
+                {{ list_has('purposes', purpose) }}
+                {%- if purpose in ["TREATMENT", "CARE_COORD"] %}
+                or {{ list_has('purposes', 'TPO') }}
+                {%- endif %}
+            )
+            and (recipients = ';' or {{ list_has_value('recipients', recipient_sql) }})
+
+    ),
+
+    restrictions as (
+
+        select distinct person_id
+        from requests_in_force
+        where
+            request_kind = 'restriction'
+            and provision_type = 'deny'
+            and (purposes = ';' or {{ list_has('purposes', purpose) }})
+            and (recipients = ';' or {{ list_has_value('recipients', recipient_sql) }})
+
+    ),
+
+    confidential_requests as (
+
+        select
+            person_id,
+            max(
+                case when {{ list_has('channels', channel) }} then 1 else 0 end
+            ) = 1 as allows_channel,
+            max(
+                case
+                    {%- if channel == 'email' %}
+                    when alt_contact_system = 'email'
+                        then {{ normalize_email('alt_contact_value') }}
+                    {%- elif channel == 'sms' or channel == 'phone' %}
+                    when alt_contact_system in ('sms', 'phone')
+                        then alt_contact_value
+                    {%- else %}
+                    when alt_contact_system = 'address' then alt_contact_value
+                    {%- endif %}
+                end
+            ) as alt_contact
+        from requests_in_force
+        where request_kind = 'confidential-communication'
+        group by person_id
+
+    ),
+
     {#- R-AUTH-SIGNER: a representative signs with authority only as a personal
         representative of the subject on file in the same role, whose period covers
         the signature, as known at the instant (164.502(g)). -#}
@@ -466,7 +551,15 @@
                 consent is no condition of purchase. -#}
             coalesce(
                 authorizations_in_force.has_not_condition_of_purchase
-                and authorizations_in_force.bound_phone_key = person_contact.phone_key,
+                and authorizations_in_force.bound_phone_key
+                {%- if channel == 'sms' %}
+                = coalesce(
+                    {{ phone_key('confidential_requests.alt_contact') }},
+                    person_contact.phone_key
+                ),
+                {%- else %}
+                = person_contact.phone_key,
+                {%- endif %}
                 false
             ) as is_pewc,
             (
@@ -488,6 +581,8 @@
         cross join recipient_kind
         left join person_contact
             on authorizations_in_force.person_id = person_contact.person_id
+        left join confidential_requests
+            on authorizations_in_force.person_id = confidential_requests.person_id
         left join representatives_in_force
             on
                 authorizations_in_force.signer_related_person_id
@@ -586,91 +681,6 @@
                 case when covers_purpose and not is_verified_link then 1 else 0 end
             ) = 1 as fires_identity
         from authorization_checks
-        group by person_id
-
-    ),
-
-    {#- Requests in force at the instant (164.522). -#}
-    requests_in_force as (
-
-        select *
-        from privacy_requests
-        where
-            status = 'active'
-            and known_at <= {{ as_of }}
-            and (superseded_at is null or superseded_at > {{ as_of }})
-            and (period_start_at is null or period_start_at <= {{ as_of }})
-            and (period_end_at is null or period_end_at > {{ as_of }})
-
-    ),
-
-    {#- R-SUD-P2, R-RESTRICT: sensitive facts known at the instant. Health data
-        from a Part 2 program needs a Part 2 consent for the purpose (a TPO consent
-        covers treatment and care coordination); self-paid care never reaches a
-        health plan (164.522(a)(1)(vi)). -#}
-    flagged_people as (
-
-        select
-            person_id,
-            max(case when category = 'sud_part2' then 1 else 0 end) = 1 as has_part2,
-            max(case when category = 'self_pay' then 1 else 0 end) = 1 as has_self_pay
-        from sensitive_flags
-        where first_known_at <= {{ as_of }}
-        group by person_id
-
-    ),
-
-    part2_consents as (
-
-        select distinct person_id
-        from requests_in_force
-        where
-            request_kind = 'part2-consent'
-            and provision_type = 'permit'
-            and (
-                {{ list_has('purposes', purpose) }}
-                {%- if purpose in ["TREATMENT", "CARE_COORD"] %}
-                or {{ list_has('purposes', 'TPO') }}
-                {%- endif %}
-            )
-            and (recipients = ';' or {{ list_has_value('recipients', recipient_sql) }})
-
-    ),
-
-    restrictions as (
-
-        select distinct person_id
-        from requests_in_force
-        where
-            request_kind = 'restriction'
-            and provision_type = 'deny'
-            and (purposes = ';' or {{ list_has('purposes', purpose) }})
-            and (recipients = ';' or {{ list_has_value('recipients', recipient_sql) }})
-
-    ),
-
-    confidential_requests as (
-
-        select
-            person_id,
-            max(
-                case when {{ list_has('channels', channel) }} then 1 else 0 end
-            ) = 1 as allows_channel,
-            max(
-                case
-                    {%- if channel == 'email' %}
-                    when alt_contact_system = 'email'
-                        then {{ normalize_email('alt_contact_value') }}
-                    {%- elif channel == 'sms' or channel == 'phone' %}
-                    when alt_contact_system in ('sms', 'phone')
-                        then alt_contact_value
-                    {%- else %}
-                    when alt_contact_system = 'address' then alt_contact_value
-                    {%- endif %}
-                end
-            ) as alt_contact
-        from requests_in_force
-        where request_kind = 'confidential-communication'
         group by person_id
 
     ),
@@ -793,15 +803,7 @@
             and not coalesce(authorization_verdicts.has_valid_authorization, false)
                 as r_mkt_exc_tx,
             {{ "true" if needs_pewc else "false" }}
-            and (
-                not coalesce(authorization_verdicts.has_pewc, false)
-                {#- the consent must name the number actually texted -#}
-                or coalesce(
-                    {{ phone_key('confidential_requests.alt_contact') }}
-                    != person_contact.phone_key,
-                    false
-                )
-            ) as r_sms_pewc,
+            and not coalesce(authorization_verdicts.has_pewc, false) as r_sms_pewc,
             declared_purpose.purpose_code in ('MARKETING', 'FUNDRAISING')
             and category_checks.uses_sensitive as r_sens,
             category_checks.uses_psychotherapy_notes as r_psynotes,

@@ -1,7 +1,5 @@
 {#- The consent rules for MARKETING by email, sent by the covered entity,
     at the build's as_of: one row per person (the eligibility macro). -#}
-{{ config(materialized="view") }}
-
 with
 
 evaluated as (
