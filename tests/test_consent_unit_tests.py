@@ -21,8 +21,10 @@ from tests.conftest import REPO_ROOT
 pytestmark = pytest.mark.slow
 
 DBT_PROJECT = REPO_ROOT / "dbt_project"
-UNIT_TESTS = (
-    DBT_PROJECT / "models" / "intermediate" / "consent" / "_consent__unit_tests.yml"
+UNIT_TEST_FILES = sorted(
+    (DBT_PROJECT / "models" / "intermediate" / "consent").glob(
+        "_consent__unit_tests*.yml"
+    )
 )
 
 
@@ -65,8 +67,11 @@ def test_every_consent_rule_unit_test_passes(tmp_path: Path):
     )
 
     assert result.returncode == 0, result.stdout[-5000:]
+    assert len(UNIT_TEST_FILES) == 2
     declared = {
-        test["name"] for test in yaml.safe_load(UNIT_TESTS.read_text())["unit_tests"]
+        test["name"]
+        for path in UNIT_TEST_FILES
+        for test in yaml.safe_load(path.read_text())["unit_tests"]
     }
     run = json.loads((tmp_path / "target" / "run_results.json").read_text())
     passed = {
