@@ -18,7 +18,7 @@ import duckdb
 from pipelines import env
 from pipelines.defs.resources import Warehouse
 from pipelines.lib.ingest import SOURCES
-from pipelines.lib.ingest.landing import is_ignored
+from pipelines.lib.ingest.landing import batch_files
 
 LANDING_SENSOR = "landing_sensor"
 
@@ -46,16 +46,10 @@ def pending_batches(
             batch_id = f"{source}/{folder.name}"
             if folder.name.startswith(".") or batch_id in loaded:
                 continue
-            files = sorted(
-                path
-                for path in folder.rglob("*")
-                if path.is_file() and not is_ignored(path.name)
-            )
+            files, _ = batch_files(folder)
             if not files:
                 continue
-            stats = [
-                (path.relative_to(folder).as_posix(), path.stat()) for path in files
-            ]
+            stats = [(rel, path.stat()) for rel, path in files]
             if now - max(stat.st_mtime for _, stat in stats) < settle_seconds:
                 continue
             digest = hashlib.sha256()

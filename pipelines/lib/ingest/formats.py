@@ -91,21 +91,6 @@ def _split_lines(piece: bytes, base: int, rel: str) -> pa.Table:
     return pa.table({"line_no": numbers, "line": lines})
 
 
-def read_json_document(path: Path, rel: str) -> pa.Table:
-    """Read a JSON file holding an array of objects or one object, whole.
-
-    Returns:
-        `(line_no, line)`, as `iter_json_document` yields it, in one table.
-
-    Raises:
-        IngestError: The file is not UTF-8 JSON of that shape.
-    """
-    chunks = list(iter_json_document(path, rel))
-    if not chunks:
-        return pa.table({"line_no": pa.array([], pa.int64()), "line": pa.array([])})
-    return pa.concat_tables(chunks)
-
-
 def iter_json_document(
     path: Path, rel: str, *, chunk_rows: int = CHUNK_ROWS
 ) -> Iterator[pa.Table]:

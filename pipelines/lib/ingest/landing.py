@@ -139,6 +139,23 @@ def discover_batches(landing: Path, source: str) -> list[Batch]:
     return sorted(batches, key=lambda batch: (batch.received_at, batch.name))
 
 
+def batch_files(folder: Path) -> tuple[list[tuple[str, Path]], list[str]]:
+    """List a batch folder: its data files as `(rel, path)` and its ignored files.
+
+    A file is ignored when any part of its path inside the batch is documentation or
+    hidden. Both lists are in path order.
+    """
+    files: list[tuple[str, Path]] = []
+    ignored: list[str] = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        inside = path.relative_to(folder)
+        if any(is_ignored(part) for part in inside.parts):
+            ignored.append(inside.as_posix())
+        else:
+            files.append((inside.as_posix(), path))
+    return files, ignored
+
+
 def read_batch(source: str, folder: Path) -> Batch:
     """Hash and date one batch folder.
 
@@ -146,14 +163,8 @@ def read_batch(source: str, folder: Path) -> Batch:
         IngestError: Its `manifest.json` or `export.json` does not read.
     """
     batch_id = f"{source}/{folder.name}"
-    files: list[LandedFile] = []
-    ignored: list[str] = []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        rel = path.relative_to(folder).as_posix()
-        if any(is_ignored(part) for part in path.relative_to(folder).parts):
-            ignored.append(rel)
-            continue
-        files.append(LandedFile(rel, path, file_sha256(path)))
+    data_files, ignored = batch_files(folder)
+    files = [LandedFile(rel, path, file_sha256(path)) for rel, path in data_files]
     names = {f.rel for f in files}
     manifest: dict[str, object] = {}
     received_at = None

@@ -40,7 +40,8 @@ SCHEMA = "raw"
 SCRATCH = "temp.main"
 _SCRATCH_PREFIX = "ingest_scratch__"
 LOAD_LOG = f"{SCHEMA}.load_log"
-QUARANTINE = f"{SCHEMA}.quarantine"
+QUARANTINE_TABLE = "quarantine"
+QUARANTINE = f"{SCHEMA}.{QUARANTINE_TABLE}"
 
 _SQL_TYPES = {
     pl.String: "varchar",
@@ -165,7 +166,7 @@ def load_batch(
     ctx = ReadContext(batch.batch_id, batch.received_at, loaded_at)
     result = BatchResult(batch.batch_id)
     quarantined_by_file: dict[tuple[str, str], int] = {}
-    _reset_scratch(con)
+    _drop_scratch(con)  # what an earlier failed load on this connection left
     in_transaction = False
     try:
         for plan in plans:
@@ -211,17 +212,12 @@ def _drop_scratch(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"drop table if exists {_scratch(table)}")
 
 
-def _reset_scratch(con: duckdb.DuckDBPyConnection) -> None:
-    """Drop what an earlier failed load on this connection left in scratch."""
-    _drop_scratch(con)
-
-
 def _move_scratch_into_raw(
     con: duckdb.DuckDBPyConnection, tables: Iterable[str]
 ) -> None:
     """Insert the batch's scratch rows into their raw tables and the quarantine."""
     present = _scratch_tables(con)
-    for table in [*tables, QUARANTINE.split(".")[1]]:
+    for table in [*tables, QUARANTINE_TABLE]:
         if table in present:
             con.execute(
                 f"insert into {SCHEMA}.{table} by name select * from {_scratch(table)}"
@@ -255,8 +251,8 @@ def _load_file(
     records = quarantined = 0
     result.quarantined.setdefault(plan.entity, 0)
     for chunk in plan.read(ctx):
-        _append(con, _scratch(chunk.table), chunk.rows)
-        _append(con, _scratch(QUARANTINE.split(".")[1]), chunk.quarantine)
+        _stage(con, chunk.table, chunk.rows)
+        _stage(con, QUARANTINE_TABLE, chunk.quarantine)
         records += chunk.rows.height + chunk.quarantine.height
         quarantined += chunk.quarantine.height
     _check_manifest_count(plan, records)
@@ -294,16 +290,20 @@ def _check_manifest_count(plan: FilePlan, records: int) -> None:
         raise IngestError(msg, file=plan.file.rel)
 
 
-def _append(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
-    """Append a frame to `table`; a scratch table is made on first use."""
+def _stage(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+    """Append a frame to the scratch table of `raw.<table>`, made on first use."""
     if frame.is_empty():
         return
-    if table.startswith(f"{SCRATCH}."):
-        name = table.removeprefix(f"{SCRATCH}.")
-        target = f"{SCHEMA}.{name.removeprefix(_SCRATCH_PREFIX)}"
-        con.execute(
-            f"create temp table if not exists {name} as select * from {target} limit 0"
-        )
+    con.execute(
+        f"create temp table if not exists {_SCRATCH_PREFIX}{table}"
+        f" as select * from {SCHEMA}.{table} limit 0"
+    )
+    _append(con, _scratch(table), frame)
+
+
+def _append(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+    if frame.is_empty():
+        return
     view = "__ingest_chunk"
     con.register(view, frame.to_arrow(compat_level=pl.CompatLevel.newest()))
     try:
