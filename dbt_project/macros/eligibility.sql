@@ -899,7 +899,7 @@
                 {{ email_match_key('confidential_requests.alt_contact') }}
                 = suppressed_alt_emails.email_key
         left join stopped_phones
-            on {{ phone_key('person_contact.mobile_phone') }} = stopped_phones.phone_key
+            on person_contact.phone_key = stopped_phones.phone_key
         left join stopped_phones as stopped_alt_phones
             on {{ phone_key('confidential_requests.alt_contact') }}
             = stopped_alt_phones.phone_key

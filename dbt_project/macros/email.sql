@@ -8,10 +8,6 @@
     local part, and dots from Gmail's. Only suppressions match on it; inclusion
     never widens consent. -#}
 {% macro email_match_key(column) -%}
-    {{ return(adapter.dispatch("email_match_key", "clearlist")(column)) }}
-{%- endmacro %}
-
-{% macro default__email_match_key(column) -%}
     {%- set local = "split_part(" ~ column ~ ", '@', 1)" -%}
     {%- set domain = "split_part(" ~ column ~ ", '@', 2)" -%}
     {%- set untagged = "split_part(" ~ local ~ ", '+', 1)" -%}
