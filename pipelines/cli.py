@@ -24,16 +24,19 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pipelines import env
+from pipelines.commands import audit as audit_commands
 
 EXIT_FAILED = 1
 EXIT_BLOCKED = 3
 
 app = typer.Typer(
+    cls=audit_commands.AuditedGroup,
     help="Consent-safe healthcare audiences: ingest, build, gate and export.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(audit_commands.app, name="audit")
 # The real terminal: job output (dbt's log lines) is redirected to the home's logs.
 console = Console(file=sys.__stdout__)
 errors = Console(file=sys.__stderr__)
@@ -68,7 +71,11 @@ def step(description: str):
         progress.update(task, completed=1, description=f"{description} [green]done")
 
 
-def _run_job(job_name: str, run_config: dict[str, Any] | None = None) -> Any:
+def _run_job(
+    job_name: str,
+    run_config: dict[str, Any] | None = None,
+    asset_selection: list[Any] | None = None,
+) -> Any:
     import dagster as dg
 
     from pipelines.definitions import defs
@@ -89,6 +96,7 @@ def _run_job(job_name: str, run_config: dict[str, Any] | None = None) -> Any:
             instance=instance,
             run_config={**(run_config or {}), **quiet},
             raise_on_error=False,
+            asset_selection=asset_selection,
         )
 
 
@@ -122,6 +130,21 @@ def build_warehouse(as_of: str) -> Any:
     """Run the dbt build job at an instant."""
     with step("building the warehouse with dbt"):
         result = _run_job("build", _settings_config(as_of=as_of))
+    if not result.success:
+        raise CommandFailed(_failure_reason(result))
+    return result
+
+
+def build_segment(segment: str, *, as_of: str) -> Any:
+    """Build one segment at `as_of` (its static check first); no gate, no export."""
+    from pipelines.defs.export.assets import segment_key
+
+    with step(f"building {segment}"):
+        result = _run_job(
+            "segments",
+            _settings_config(as_of=as_of),
+            asset_selection=[segment_key(segment)],
+        )
     if not result.success:
         raise CommandFailed(_failure_reason(result))
     return result
@@ -485,6 +508,14 @@ def ui(
     ]
     raise typer.Exit(subprocess.call(command, env=environment))
 
+
+def _register_command_groups() -> None:
+    from pipelines.commands import segments
+
+    app.add_typer(segments.app, name="segments")
+
+
+_register_command_groups()
 
 if __name__ == "__main__":
     app()

@@ -23,6 +23,11 @@ build_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(warehouse_models),
     description="Build and test the warehouse models with dbt.",
 )
+segments_job = dg.define_asset_job(
+    "segments",
+    selection=dg.AssetSelection.assets(segment_models).without_checks(),
+    description="Build segments at an instant, for a preview: no gate, no export.",
+)
 export_jobs = [
     dg.define_asset_job(
         f"export_{name}",
@@ -37,7 +42,7 @@ export_jobs = [
 defs = dg.Definitions(
     assets=[*ingest_assets, warehouse_models, segment_models, *export_assets],
     asset_checks=gate_checks,
-    jobs=[ingest_job, build_job, *export_jobs],
+    jobs=[ingest_job, build_job, segments_job, *export_jobs],
     sensors=[landing_sensor],
     resources={
         "dbt": dbt_resource(),

@@ -123,7 +123,9 @@ def outbound_rows(
 ) -> pa.Table:
     """Read exactly the rows and columns an export of `relation` would write."""
     columns = ", ".join(f'"{name}"' for name in communication.export_columns)
-    return con.sql(f"select {columns} from {relation}").to_arrow_table()
+    return con.sql(
+        f"select {columns} from {relation} where is_included"
+    ).to_arrow_table()
 
 
 def _list_sql(column: str) -> str:
@@ -190,7 +192,7 @@ def gate_frame(
 
     sql = f"""
     with
-    outbound as (select * from {relation}),
+    outbound as (select * from {relation} where is_included),
     versions_in_force as (
         select a.*
         from marts.fct_authorizations as a

@@ -1,16 +1,16 @@
 {#- A marketing email inviting adults to the covered entity's new wellness program. -#}
-{%- set segment = {
-    "owner": "marketing-analytics",
-    "purpose_code": "MARKETING",
-    "purpose_reviewer": "privacy-office",
-    "marketing_topic": "wellness-program",
-    "channel": "email",
-    "list_id": "4101",
-    "recipients": ["CoveredEntity"],
-    "info_scope": ["demographics", "contact"],
-    "export_columns": ["person_token", "email", "first_name"],
-} -%}
-{{ config(meta={"segment": segment}) }}
+{% call segment(
+    owner="marketing-analytics",
+    description="Invitation to the covered entity's new wellness program.",
+    purpose_code="MARKETING",
+    purpose_reviewer="privacy-office",
+    marketing_topic="wellness-program",
+    channel="email",
+    list_id="4101",
+    recipients=["CoveredEntity"],
+    criteria_categories=["demographics"],
+    export_columns=["person_token", "email", "first_name"],
+) %}
 
 with
 
@@ -26,6 +26,8 @@ criteria as (
     from persons
     where has_ehr_record
 
-),
+)
 
-{{ consented_audience('criteria', segment) }}
+select * from criteria
+
+{% endcall %}

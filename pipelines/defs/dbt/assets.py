@@ -2,6 +2,7 @@
 
 import json
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from functools import cache
@@ -12,7 +13,8 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from pipelines import env
-from pipelines.defs.resources import RunSettings
+from pipelines.defs.resources import RunSettings, Warehouse
+from pipelines.lib import segments as segment_checks
 from pipelines.lib.rules import rule_set_version
 
 SEGMENT_TAG = "segment"
@@ -115,12 +117,58 @@ def warehouse_models(
     name="segment_models",
 )
 def segment_models(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: RunSettings
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    settings: RunSettings,
+    warehouse: Warehouse,
 ) -> Iterator[Any]:
-    """Segments: analysts' criteria, filtered by consent at the run's instant."""
-    yield from dbt.cli(
-        ["build", "--vars", dbt_vars(settings)], context=context
-    ).stream()
+    """Segments: analysts' criteria, filtered by consent at the run's instant.
+
+    The static check runs first: a segment that reads around the consent filter
+    fails the run before anything is built.
+    """
+    run_vars = dbt_vars(settings)
+    selected = {
+        name
+        for name, declared in segments().items()
+        if declared["asset_key"] in context.selected_asset_keys
+    }
+    check_segments_statically(dbt, warehouse, run_vars, selected)
+    yield from dbt.cli(["build", "--vars", run_vars], context=context).stream()
+
+
+def check_segments_statically(
+    dbt: DbtCliResource, warehouse: Warehouse, run_vars: str, selected: set[str]
+) -> None:
+    """Compile the segments and refuse the run if any breaks a static rule."""
+    with tempfile.TemporaryDirectory(prefix="segment-check-") as folder:
+        target = Path(folder)
+        dbt.cli(
+            [
+                "compile",
+                "--select",
+                f"tag:{SEGMENT_TAG}",
+                "--vars",
+                run_vars,
+                "--quiet",
+            ],
+            target_path=target,
+        ).wait()
+        manifest = segment_checks.load_manifest(target)
+        compiled = segment_checks.compiled_sql(manifest, target)
+    with warehouse.connect(read_only=True) as con:
+        schema = segment_checks.warehouse_schema(con)
+    violations = segment_checks.check_segments(
+        manifest,
+        compiled,
+        segment_checks.RuleSeeds.read(env.DBT_PROJECT_DIR / "seeds"),
+        schema,
+        only=selected,
+    )
+    if violations:
+        lines = "\n".join(f"- {violation}" for violation in violations)
+        msg = f"the static segment check refused {len(violations)} thing(s):\n{lines}"
+        raise dg.Failure(msg)
 
 
 def dbt_resource() -> DbtCliResource:
