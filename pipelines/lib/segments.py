@@ -187,17 +187,11 @@ def column_category(node: Mapping[str, Any], column: str) -> str | None:
     return str(category).lower() if category else None
 
 
-def criteria_columns(
-    compiled_sql: str, schema: Mapping[str, Any]
-) -> tuple[set[tuple[str, str, str]], set[tuple[str, str]]]:
-    """The base-table columns the criteria read, after sqlglot resolves every CTE.
-
-    Returns:
-        ({(schema, table, column)}, {(schema, table)}): the columns the criteria
-        use, and every table they read.
+def criteria_query(compiled_sql: str) -> exp.Expression:
+    """The analyst's criteria: the macro's `segment_criteria` step of the SQL.
 
     Raises:
-        SegmentError: The SQL has no criteria CTE, or sqlglot cannot resolve it.
+        SegmentError: The SQL has no such step (SEG-FILTER).
     """
     tree = sqlglot.parse_one(compiled_sql, dialect="duckdb")
     with_clause = tree.args.get("with_")
@@ -207,16 +201,34 @@ def criteria_columns(
     if CRITERIA_CTE not in ctes:
         msg = f"SEG-FILTER: the compiled SQL has no {CRITERIA_CTE} step"
         raise SegmentError(msg)
-    criteria = ctes[CRITERIA_CTE].copy()
-    tables = {
+    return ctes[CRITERIA_CTE].copy()
+
+
+def criteria_tables(criteria: exp.Expression) -> set[tuple[str, str]]:
+    """Every (schema, table) the criteria read, in lower case."""
+    return {
         (table.db.lower(), table.name.lower())
         for table in criteria.find_all(exp.Table)
         if table.name.lower() not in _cte_names(criteria)
     }
+
+
+def criteria_columns(
+    criteria: exp.Expression, schema: Mapping[str, Any]
+) -> set[tuple[str, str, str]]:
+    """The base-table columns the criteria use, after sqlglot resolves every CTE.
+
+    sqlglot's optimizer qualifies each column, expands stars and prunes what no
+    later step uses, so an import CTE's `select *` counts only the columns the
+    criteria go on to read.
+
+    Raises:
+        SegmentError: sqlglot cannot resolve a column (SEM-FAIL-CLOSED).
+    """
     try:
-        resolved = optimize(criteria, schema=schema, dialect="duckdb")
+        resolved = optimize(criteria.copy(), schema=schema, dialect="duckdb")
     except SqlglotError as error:
-        msg = f"SEG-FILTER: sqlglot cannot resolve the criteria ({error})"
+        msg = f"SEM-FAIL-CLOSED: cannot resolve the columns the criteria read ({error})"
         raise SegmentError(msg) from error
     columns = set()
     for scope in traverse_scope(resolved):
@@ -226,7 +238,7 @@ def criteria_columns(
                 columns.add(
                     (source.db.lower(), source.name.lower(), column.name.lower())
                 )
-    return columns, tables
+    return columns
 
 
 def _cte_names(expression: exp.Expression) -> set[str]:
@@ -291,13 +303,13 @@ def check_segment(
                 "the consent filter does not wrap the whole query; write the "
                 "criteria inside the `segment` call block and nothing after it",
             )
-        columns, tables = criteria_columns(compiled_sql, schema)
-    except SegmentError as error:
+        criteria = criteria_query(compiled_sql)
+    except (SegmentError, SqlglotError) as error:
         violation("SEG-FILTER", str(error).removeprefix("SEG-FILTER: "))
         return found
 
     index = relation_index(manifest)
-    for schema_name, table in sorted(tables):
+    for schema_name, table in sorted(criteria_tables(criteria)):
         source = index.get((schema_name, table))
         folder = (source or {}).get("fqn", [None, None])[1:2]
         if (
@@ -311,6 +323,11 @@ def check_segment(
                 "and intermediate building blocks",
             )
 
+    try:
+        columns = criteria_columns(criteria, schema)
+    except SegmentError as error:
+        violation("SEM-FAIL-CLOSED", str(error).removeprefix("SEM-FAIL-CLOSED: "))
+        columns = set()
     used: dict[str, set[str]] = {}
     for schema_name, table, column in sorted(columns):
         if column in KEY_COLUMNS:
