@@ -57,13 +57,16 @@ def fail(reason: str, code: int = EXIT_FAILED) -> None:
 
 
 @contextmanager
-def step(description: str):
-    """Show a spinner with elapsed time while a step runs."""
+def step(description: str, *, to_stderr: bool = False):
+    """Show a spinner with elapsed time while a step runs.
+
+    `to_stderr` keeps standard output clean for a command's `--json` answer.
+    """
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         TimeElapsedColumn(),
-        console=console,
+        console=errors if to_stderr else console,
         transient=False,
     ) as progress:
         task = progress.add_task(description, total=1)
@@ -135,11 +138,11 @@ def build_warehouse(as_of: str) -> Any:
     return result
 
 
-def build_segment(segment: str, *, as_of: str) -> Any:
+def build_segment(segment: str, *, as_of: str, quiet: bool = False) -> Any:
     """Build one segment at `as_of` (its static check first); no gate, no export."""
     from pipelines.defs.export.assets import segment_key
 
-    with step(f"building {segment}"):
+    with step(f"building {segment}", to_stderr=quiet):
         result = _run_job(
             "segments",
             _settings_config(as_of=as_of),
@@ -510,9 +513,10 @@ def ui(
 
 
 def _register_command_groups() -> None:
-    from pipelines.commands import segments
+    from pipelines.commands import funnel, segments
 
     app.add_typer(segments.app, name="segments")
+    app.command("funnel")(funnel.funnel)
 
 
 _register_command_groups()

@@ -161,7 +161,7 @@ def preview(
         if name not in declared:
             known = ", ".join(declared) or "none"
             raise CommandFailed(f"no segment named {name!r}; segments: {known}")
-        build_segment(name, as_of=instant)
+        build_segment(name, as_of=instant, quiet=as_json)
         built = _built(declared[name].relation)
         if built is None:
             raise CommandFailed(f"{name} was not built")
