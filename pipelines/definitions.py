@@ -28,6 +28,14 @@ segments_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(segment_models).without_checks(),
     description="Build segments at an instant, for a preview: no gate, no export.",
 )
+export_all_job = dg.define_asset_job(
+    "export_all",
+    selection=(
+        dg.AssetSelection.assets(segment_models)
+        | dg.AssetSelection.key_prefixes(["exports"])
+    ),
+    description="Build every segment at an instant, gate each, export those that pass.",
+)
 export_jobs = [
     dg.define_asset_job(
         f"export_{name}",
@@ -42,7 +50,7 @@ export_jobs = [
 defs = dg.Definitions(
     assets=[*ingest_assets, warehouse_models, segment_models, *export_assets],
     asset_checks=gate_checks,
-    jobs=[ingest_job, build_job, segments_job, *export_jobs],
+    jobs=[ingest_job, build_job, segments_job, export_all_job, *export_jobs],
     sensors=[landing_sensor],
     resources={
         "dbt": dbt_resource(),

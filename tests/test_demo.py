@@ -75,6 +75,58 @@ def test_export_manifest_describes_the_file(demo_home: DemoHome):
     assert "wellness" not in manifest["file"]
 
 
+def test_what_the_recipient_gets_names_only_the_export_id(demo_home: DemoHome):
+    """R-OPAQUE: the outbound folder holds the file and a manifest of the id only."""
+    manifest = _segment_manifest(demo_home)
+    folder = demo_home.exports / manifest["export_id"]
+    export_id = manifest["export_id"]
+    assert sorted(path.name for path in (folder / "outbound").iterdir()) == [
+        f"audience-{export_id}.csv",
+        f"manifest-{export_id}.json",
+    ]
+    sent = json.loads((folder / manifest["recipient_manifest"]).read_text())
+    assert sent["sha256"] == manifest["sha256"]
+    text = json.dumps(sent).lower()
+    for word in ("wellness", "seg_", "marketing", manifest["purpose"].lower()):
+        assert word not in text
+
+
+def test_the_internal_manifest_records_provenance(demo_home: DemoHome):
+    manifest = _segment_manifest(demo_home)
+    assert manifest["rule_set_version"].startswith("rs-")
+    assert manifest["operator"]
+    assert manifest["recipient"] == "CoveredEntity"
+    batches = manifest["source_batches"]
+    assert batches and all(len(batch["sha256"]) == 64 for batch in batches)
+    with duckdb.connect(str(demo_home.warehouse), read_only=True) as con:
+        logged = {
+            (batch_id, source_file, sha256)
+            for batch_id, source_file, sha256 in con.sql(
+                "select batch_id, source_file, sha256 from raw.load_log"
+            ).fetchall()
+        }
+    assert {(b["batch_id"], b["source_file"], b["sha256"]) for b in batches} <= logged
+    models = {model["name"]: model for model in manifest["models"]}
+    assert {SEGMENT, "dim_persons", "fct_authorizations"} <= set(models)
+    hashed = [m for m in models.values() if m["resource_type"] == "model"]
+    assert all(len(m["compiled_sql_sha256"] or "") == 64 for m in hashed)
+    checks = {check["expectation"]: check for check in manifest["gate"]["checks"]}
+    assert checks["inputs_unchanged_since_build"]["success"] is True
+    assert checks["decided_by_the_current_rule_set"]["success"] is True
+
+
+def test_data_docs_are_kept_with_the_export_and_free_of_row_values(
+    demo_home: DemoHome,
+):
+    manifest = _segment_manifest(demo_home)
+    docs = demo_home.exports / manifest["export_id"] / "data-docs"
+    assert (docs / manifest["data_docs"].removeprefix("data-docs/")).exists()
+    pages = "".join(path.read_text() for path in docs.rglob("*.html"))
+    assert "audience.critical" in pages
+    emails = [row["email"] for row in _audience_rows(demo_home, manifest)]
+    assert emails and not any(email in pages for email in emails)
+
+
 def test_exported_rows_match_the_eligibility_model(demo_home: DemoHome):
     manifest = _segment_manifest(demo_home)
     exported = {row["person_token"] for row in _audience_rows(demo_home, manifest)}

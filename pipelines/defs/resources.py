@@ -31,13 +31,15 @@ class Warehouse(dg.ConfigurableResource):
 class RunSettings(dg.ConfigurableResource):
     """What one run is asked to do, filled in per run by the command line.
 
-    `as_of` is the instant consent is judged at; `recipient` and `export_format`
-    describe an export.
+    `as_of` is the instant consent is judged at; `recipient`, `export_format` and
+    `expected_rows` (the included count a preview showed; -1 when none) describe an
+    export.
     """
 
     as_of: str = ""
     recipient: str = ""
     export_format: str = "csv"
+    expected_rows: int = -1
 
     def as_of_instant(self) -> datetime | None:
         """The requested instant in UTC, or None for "now"."""
