@@ -5,7 +5,8 @@ Dagster instance, so `clearlist ui` shows each run the command line made. The co
 line holds no compliance logic of its own.
 
 Exit codes: 0 done; 1 failed, with a one-line reason; 2 usage error; 3 an export was
-blocked by its gate.
+blocked by its gate; 4 refused, the user's role may not run the command; 5 `audit
+verify` found the audit log tampered with (see pipelines/commands/audit.py).
 """
 
 import json
@@ -153,7 +154,14 @@ def build_segment(segment: str, *, as_of: str, quiet: bool = False) -> Any:
     return result
 
 
-def export_segment(segment: str, *, as_of: str, recipient: str) -> dict[str, Any]:
+def export_segment(
+    segment: str,
+    *,
+    as_of: str,
+    recipient: str,
+    export_format: str = "csv",
+    expected_rows: int | None = None,
+) -> dict[str, Any]:
     """Build one segment at `as_of`, gate it and export it.
 
     Returns:
@@ -170,29 +178,65 @@ def export_segment(segment: str, *, as_of: str, recipient: str) -> dict[str, Any
         names = ", ".join(known) or "none"
         raise CommandFailed(f"no segment named {segment!r}; segments: {names}")
     with step(f"exporting {segment}"):
-        result = _run_job(
-            f"export_{segment}", _settings_config(as_of=as_of, recipient=recipient)
+        settings = _settings_config(
+            as_of=as_of, recipient=recipient, export_format=export_format
         )
-    evaluations = result.get_asset_check_evaluations()
-    for evaluation in evaluations:
-        if not evaluation.passed:
-            metadata = evaluation.metadata
-            failed = metadata["failed_checks"].value
-            report = metadata["blocked_report"].value
-            summary = ", ".join(
-                f"{rule} ({count} rows)" for rule, count in failed.items()
-            )
-            raise ExportBlocked(
-                f"{segment} blocked by the gate: {summary}; see {report}"
-            )
+        if expected_rows is not None:
+            settings["resources"]["settings"]["config"]["expected_rows"] = expected_rows
+        result = _run_job(f"export_{segment}", settings)
+    outcome = _export_outcomes(result)
+    if isinstance(outcome.get(segment), ExportBlocked):
+        raise outcome[segment]
     if not result.success:
         raise CommandFailed(_failure_reason(result))
+    if segment not in outcome:
+        raise CommandFailed(f"{segment}: the run wrote no audience file")
+    return outcome[segment]
+
+
+def export_all_segments(as_of: str) -> dict[str, Any]:
+    """Build every segment at `as_of` in one run, gate each, export those that pass.
+
+    One dbt build and one static check serve every segment; a blocked gate stops
+    only its own segment's export.
+
+    Returns:
+        By segment: its export manifest, or the ExportBlocked that stopped it.
+
+    Raises:
+        CommandFailed: The run failed other than by a gate.
+    """
+    with step("exporting every segment"):
+        result = _run_job("export_all", _settings_config(as_of=as_of))
+    outcome = _export_outcomes(result)
+    blocked = any(isinstance(value, ExportBlocked) for value in outcome.values())
+    if not result.success and not blocked:
+        raise CommandFailed(_failure_reason(result))
+    return outcome
+
+
+def _export_outcomes(result: Any) -> dict[str, Any]:
+    """Read a run's gate verdicts and export manifests, by segment."""
+    outcome: dict[str, Any] = {}
+    for evaluation in result.get_asset_check_evaluations():
+        if evaluation.passed:
+            continue
+        segment = evaluation.asset_key.path[-1]
+        metadata = evaluation.metadata
+        failed = metadata["failed_checks"].value
+        report = metadata["blocked_report"].value
+        summary = ", ".join(f"{rule} ({count} rows)" for rule, count in failed.items())
+        outcome[segment] = ExportBlocked(
+            f"{segment} blocked by the gate: {summary}; see {report}"
+        )
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
         if materialization.asset_key.path[0] == "exports":
-            path = Path(materialization.metadata["path"].value)
-            return json.loads((path.parent / "manifest.json").read_text())
-    raise CommandFailed(f"{segment}: the run wrote no audience file")
+            export_id = materialization.metadata["export_id"].value
+            folder = env.home().exports / str(export_id)
+            manifest = json.loads((folder / "manifest.json").read_text())
+            outcome[materialization.asset_key.path[-1]] = manifest
+    return outcome
 
 
 def _resolve_as_of(as_of: str | None) -> str:
@@ -278,12 +322,29 @@ def export(
     recipient: Annotated[
         str, typer.Option(help="Who receives the file (default: the covered entity).")
     ] = "",
+    export_format: Annotated[
+        str, typer.Option("--format", help="The audience file: csv or parquet.")
+    ] = "csv",
+    expect_rows: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="The included count the preview showed; any other blocks."
+        ),
+    ] = None,
 ) -> None:
     """Build a segment at an instant, gate it, and write the approved audience file."""
     instant = _resolve_as_of(as_of)
+    if export_format not in ("csv", "parquet"):
+        raise typer.BadParameter("expected csv or parquet", param_hint="--format")
 
     def action() -> None:
-        manifest = export_segment(segment, as_of=instant, recipient=recipient)
+        manifest = export_segment(
+            segment,
+            as_of=instant,
+            recipient=recipient,
+            export_format=export_format,
+            expected_rows=expect_rows,
+        )
         console.print(
             f"approved: {manifest['row_count']} rows, export {manifest['export_id']}, "
             f"sha256 {manifest['sha256'][:12]}"
@@ -404,9 +465,10 @@ def demo(
         instant = datetime.now(UTC).isoformat()
         build_warehouse(instant)
         outcomes = []
+        exported = export_all_segments(instant)
         for name in segments():
-            try:
-                manifest = export_segment(name, as_of=instant, recipient="")
+            manifest = exported.get(name)
+            if isinstance(manifest, dict):
                 outcomes.append(
                     {
                         "segment": name,
@@ -416,9 +478,10 @@ def demo(
                         "folder": str(current.exports / manifest["export_id"]),
                     }
                 )
-            except ExportBlocked as blocked:
+            else:
+                reason = str(manifest) if manifest else "the run exported nothing"
                 outcomes.append(
-                    {"segment": name, "outcome": "blocked", "reason": str(blocked)}
+                    {"segment": name, "outcome": "blocked", "reason": reason}
                 )
         report = _write_demo_report(current, instant, outcomes)
         table = Table("segment", "outcome", "rows", "folder")
@@ -513,9 +576,10 @@ def ui(
 
 
 def _register_command_groups() -> None:
-    from pipelines.commands import funnel, segments
+    from pipelines.commands import exports, funnel, segments
 
     app.add_typer(segments.app, name="segments")
+    app.add_typer(exports.app, name="exports")
     app.command("funnel")(funnel.funnel)
 
 

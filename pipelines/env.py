@@ -80,6 +80,11 @@ def activate(current: Home) -> Home:
     os.environ["CLEARLIST_HOME"] = str(current.root)
     os.environ["DAGSTER_HOME"] = str(current.dagster)
     os.environ["CLEARLIST_WAREHOUSE"] = str(current.warehouse)
+    if os.environ.get("CLEARLIST_ENCRYPTION_KEY"):
+        from pipelines.lib.warehouse import httpfs_extension
+
+        # dbt's duckdb_encrypted profile loads the extension from this file.
+        os.environ["CLEARLIST_HTTPFS_EXTENSION"] = str(httpfs_extension())
     return current
 
 
@@ -104,5 +109,11 @@ def landing_settle_seconds() -> float:
 
 @cache
 def dbt_target() -> str:
-    """The dbt target: `duckdb` (embedded default) or `spark`."""
-    return os.environ.get("CLEARLIST_DBT_TARGET", "duckdb")
+    """The dbt target: `duckdb` (embedded default), `duckdb_encrypted` or `spark`.
+
+    `duckdb_encrypted` is the default when `CLEARLIST_ENCRYPTION_KEY` is set.
+    """
+    default = (
+        "duckdb_encrypted" if os.environ.get("CLEARLIST_ENCRYPTION_KEY") else "duckdb"
+    )
+    return os.environ.get("CLEARLIST_DBT_TARGET", default)

@@ -1,0 +1,1 @@
+"""Audit: the hash-chained command log, roles, lineage and disclosure accounting."""
