@@ -14,7 +14,8 @@ also written as JSON to `<landing>/../generated/plan.json` (outside `landing/`, 
 holds only what source systems drop).
 
 The output is a pure function of `(contacts, seed, anchor)`: one
-`numpy.random.default_rng(seed)` stream drives every draw, every date is relative to
+`numpy.random.default_rng(seed)` stream drives every draw (with a child stream spawned
+from it for the recent-care detail the sample segments need), every date is relative to
 `anchor`, and rows are rendered to text with polars string expressions, so two runs
 are byte-identical and a million people take minutes, not hours.
 
@@ -1444,11 +1445,17 @@ def _write_ehr(
     related_lines, related = _related_persons(rng, people, clock)
     emit("RelatedPerson", _as_rendered(related_lines))
     encounters, enc = _encounters(rng, people, clock)
+    # Recent care for the sample segments (current pregnancies, surgeries that need a
+    # follow-up) draws from a stream of its own, so that the main stream, and with it
+    # every planted situation, is the same as without it.
+    recent = rng.spawn(1)[0]
     conditions, cond = _conditions(rng, people, enc, clock)
+    conditions = _with_recent_pregnancies(recent, people, enc, clock, conditions)
     emit("Condition", conditions)
     emit("Encounter", encounters)
     del encounters, conditions
-    emit("Procedure", _procedures(rng, people, enc, clock))
+    procedures = _procedures(rng, people, enc, clock)
+    emit("Procedure", _with_recent_surgeries(recent, people, enc, clock, procedures))
     emit("MedicationRequest", _medication_requests(rng, people, enc, cond, clock))
     emit("Immunization", _immunizations(rng, people, clock))
     emit("Observation", _observations(rng, people, enc, cond, clock))
@@ -1851,6 +1858,98 @@ def _conditions(
         }
     )
     return (frame, render), facts
+
+
+def _recent_ordinary_encounters(
+    enc: _Encounters, clock: _Clock, days: int
+) -> np.ndarray:
+    """Indexes of the encounters of the last `days` that carry no sensitive label."""
+    ordinary = np.ones(enc.ids.size, dtype=bool)
+    ordinary[enc.sensitive[enc.sensitive >= 0]] = False
+    return np.flatnonzero(ordinary & (enc.start > clock.ehr - days * DAY))
+
+
+def _with_recent_pregnancies(
+    rng: np.random.Generator,
+    people: pl.DataFrame,
+    enc: _Encounters,
+    clock: _Clock,
+    conditions: _Rendered,
+) -> _Rendered:
+    """Add a current pregnancy to some adult women seen in the last 200 days."""
+    frame, render = conditions
+    years = people["age_days"].to_numpy() / 365.25
+    can = people["female"].to_numpy() & ~people["minor"].to_numpy() & (years < 45)
+    e = _recent_ordinary_encounters(enc, clock, 200)
+    e = e[can[enc.person[e]]]
+    e = e[rng.random(e.size) < 0.15]
+    # one pregnancy per woman: her first chosen encounter
+    _, first = np.unique(enc.person[e], return_index=True)
+    e = e[np.sort(first)]
+    m = e.size
+    person = enc.person[e]
+    recorded = enc.start[e]
+    sct, sct_display, icd, icd_display = _CONDITIONS["pregnancy"]
+    extra = pl.concat(
+        [
+            _gather(people, person, ["pid", "tz", "off"]),
+            pl.DataFrame(
+                {
+                    "sct": [_coding(SNOMED, sct, sct_display)] * m,
+                    "icd": [_coding(ICD10CM, icd, icd_display)] * m,
+                    "text": [sct_display] * m,
+                    "label": pl.Series([None] * m, dtype=pl.String),
+                    "label_display": pl.Series([None] * m, dtype=pl.String),
+                    "id": _uuids(rng, m),
+                    "eid": enc.ids[e],
+                    "recorded": recorded,
+                    "onset": recorded - _u(rng, m, 0, 60 * DAY),
+                    "abatement": pl.Series([None] * m, dtype=pl.Int64),
+                    "variant": rng.integers(0, 20, m),
+                    "updated": np.minimum(
+                        recorded + _u(rng, m, 60, 20 * DAY), clock.ehr - 60
+                    ),
+                }
+            ),
+        ],
+        how="horizontal",
+    )
+    return pl.concat([frame, extra.cast(frame.schema)]), render
+
+
+def _with_recent_surgeries(
+    rng: np.random.Generator,
+    people: pl.DataFrame,
+    enc: _Encounters,
+    clock: _Clock,
+    procedures: _Rendered,
+) -> _Rendered:
+    """Add an appendectomy to some encounters of the last 45 days."""
+    frame, render = procedures
+    e = _recent_ordinary_encounters(enc, clock, 45)
+    e = e[rng.random(e.size) < 0.25]
+    m = e.size
+    performed = enc.start[e] + _u(rng, m, 600, HOUR)
+    code, display = _PROCEDURES["appendectomy"]
+    extra = pl.concat(
+        [
+            _gather(people, enc.person[e], ["pid", "tz", "off"]),
+            pl.DataFrame(
+                {
+                    "code": [code] * m,
+                    "display": [display] * m,
+                    "id": _uuids(rng, m),
+                    "eid": enc.ids[e],
+                    "performed": performed,
+                    "updated": np.minimum(
+                        performed + _u(rng, m, HOUR, 9 * DAY), clock.ehr - 60
+                    ),
+                }
+            ),
+        ],
+        how="horizontal",
+    )
+    return pl.concat([frame, extra.cast(frame.schema)]), render
 
 
 def _medication_requests(
