@@ -7,7 +7,7 @@ RUN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install demo test test-fast lint fix build ui clean
+.PHONY: install browser demo test test-fast lint fix build ui clean
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@test -x $(UV) || { $(PYTHON) -m venv $(UV_HOME) && $(UV_HOME)/bin/pip install --quiet uv==0.13.8; }
@@ -38,7 +38,15 @@ fix: install ## Apply ruff and sqlfluff fixes.
 	@mkdir -p dbt_project/target
 	CLEARLIST_WAREHOUSE=dbt_project/target/lint.duckdb $(RUN)/sqlfluff fix dbt_project/models
 
-test: lint ## Lint, then every test.
+# The audit lineage report is checked in Debian's headless Chromium (no download of
+# its own: the browser comes from the system's packages).
+browser: ## Install Debian's chromium for the browser check, if missing.
+	@test -x /usr/bin/chromium || { \
+		SUDO=$$(test "$$(id -u)" -eq 0 || echo sudo); \
+		$$SUDO apt-get update -qq && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+test: lint browser ## Lint, then every test.
 	$(RUN)/pytest
 
 test-fast: install ## Skip the slow end-to-end tests.
