@@ -90,4 +90,7 @@ def test_every_consent_rule_unit_test_passes(tmp_path: Path):
         "r_minor_ageout",
         "r_email_norm",
         "r_fund_scope",
+        "r_mkt_exc_refill",
+        "r_auth_false",
+        "r_minor",
     } <= rules

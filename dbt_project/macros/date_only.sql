@@ -15,3 +15,19 @@
         else {{ column }}
     end
 {%- endmacro %}
+
+{#- The same reading for a date computed in SQL (a birthday, say), given as a date
+    expression: the earliest instant its day begins anywhere (UTC+14, D-1 10:00Z),
+    for when something ends on it, and the latest (UTC-12, D 12:00Z), for when
+    something may start only once the day has begun everywhere. -#}
+{% macro date_begins_first(date_sql) -%}
+    {{ dbt.dateadd(
+        "hour", -14, "cast(" ~ date_sql ~ " as " ~ dbt.type_timestamp() ~ ")"
+    ) }}
+{%- endmacro %}
+
+{% macro date_begins_last(date_sql) -%}
+    {{ dbt.dateadd(
+        "hour", 12, "cast(" ~ date_sql ~ " as " ~ dbt.type_timestamp() ~ ")"
+    ) }}
+{%- endmacro %}

@@ -19,13 +19,19 @@
        any state on file for adults-only purposes (R-MINOR), agreed restrictions
        (R-RESTRICT), confidential-communication requests (R-CONFCOMM).
     5. Channel opt-outs: commercial email (R-EMAIL-OPTOUT), texts (R-SMS-STOP),
-       fundraising on every channel (R-FUND-OPTOUT).
+       fundraising on every channel (R-FUND-OPTOUT). An opt-out of any address or
+       number on any record linked to the person counts (RULES.md 1.5).
     6. Fail closed: no verified identity (SEM-IDENTITY) or no contact point for the
        channel (SEM-NO-CONTACT) excludes.
+    7. A refill reminder (REFILL) needs no authorization only for people the drug
+       `refill_drug` (RxNorm codes) is currently prescribed to; anyone else, or
+       everyone when no drug is declared, is excluded (R-MKT-EXC-REFILL). Paid for
+       by a third party beyond the cost of sending it, it is marketing.
 
-    Purpose and channel shape the SQL; topic, list, recipient and the instant are
-    values. With `parameters=true` those four are the parameters `p_marketing_topic`,
-    `p_list_id`, `p_recipient` and `p_as_of` of a table macro (see
+    Purpose and channel shape the SQL; topic, list, recipient, the refill drugs and
+    the instant are values. With `parameters=true` they are the parameters
+    `p_marketing_topic`, `p_list_id`, `p_recipient`, `p_as_of` and
+    `p_refill_drugs` (';'-joined RxNorm codes) of a table macro (see
     create_eligibility_functions), so the same logic answers for any instant
     without a rebuild.
 -#}
@@ -38,14 +44,25 @@
     info_scope=["demographics", "contact"],
     third_party_remuneration=false,
     remuneration_for_phi=false,
+    refill_drug=none,
+    remuneration_cost_only=false,
     parameters=false
 ) -%}
 {%- set declared_purpose_code = purpose_code | upper -%}
 {#- R-MKT-EXC-TX: treatment, care coordination and own-service messages paid for by
     a third party are marketing. -#}
-{%- set is_reclassified = third_party_remuneration and declared_purpose_code in [
+{%- set is_tx_reclassified = third_party_remuneration and declared_purpose_code in [
     "TREATMENT", "CARE_COORD", "OWN_HEALTH_SERVICE"
 ] -%}
+{#- R-MKT-EXC-REFILL (45 CFR 164.501 "marketing"(2)(i)): a refill reminder stays out
+    of marketing only while any third-party payment covers no more than the cost of
+    making the communication (HHS Marketing/Refill FAQ). -#}
+{%- set is_refill = declared_purpose_code == "REFILL" -%}
+{%- set is_refill_reclassified = (
+    is_refill and third_party_remuneration and not remuneration_cost_only
+) -%}
+{%- set is_reclassified = is_tx_reclassified or is_refill_reclassified -%}
+{%- set checks_prescription = is_refill and not is_refill_reclassified -%}
 {%- set purpose = "MARKETING" if is_reclassified else declared_purpose_code -%}
 {%- set has_remuneration = third_party_remuneration or remuneration_for_phi -%}
 {%- set channel = channel | lower -%}
@@ -61,11 +78,15 @@
     {%- set topic_sql = "p_marketing_topic" -%}
     {%- set list_sql = "p_list_id" -%}
     {%- set recipient_sql = "p_recipient" -%}
+    {%- set refill_drugs_sql = "p_refill_drugs" -%}
 {%- else -%}
     {%- set as_of = clearlist.as_of() -%}
     {%- set topic_sql = clearlist.sql_string(marketing_topic) -%}
     {%- set list_sql = clearlist.sql_string(list_id) -%}
     {%- set recipient_sql = clearlist.sql_string(recipient) -%}
+    {%- set refill_drugs_sql = clearlist.sql_string(
+        clearlist.refill_drug_list(refill_drug)
+    ) -%}
 {%- endif -%}
 {%- if not parameters %}({% endif %}
     with
@@ -141,6 +162,44 @@
         select * from {{ clearlist.ledger_ref('fct_sensitive_flags', parameters) }}
 
     ),
+    {%- if channel in ["email", "sms"] %}
+
+    contact_points as (
+
+        select * from {{ clearlist.ledger_ref('fct_contact_points', parameters) }}
+
+    ),
+    {%- endif %}
+    {%- if checks_prescription %}
+
+    medication_requests as (
+
+        select * from {{ clearlist.ledger_ref('fct_medication_requests', parameters) }}
+
+    ),
+
+    {#- R-MKT-EXC-REFILL: the drug is currently prescribed when a version of one of
+        its medication requests in force at the instant is active or completed and
+        its validity period is open or ended at most 90 days before (HHS
+        Marketing/Refill FAQ; INPUTS.md). Stopped, cancelled and entered-in-error
+        requests never count. -#}
+    prescribed_people as (
+
+        select distinct person_id
+        from medication_requests
+        where
+            person_id is not null
+            and known_at <= {{ as_of }}
+            and (superseded_at is null or superseded_at > {{ as_of }})
+            and medication_request_status in ('active', 'completed')
+            and (
+                validity_end_at is null
+                or validity_end_at >= {{ dbt.dateadd("day", -90, as_of) }}
+            )
+            and {{ list_has_value(refill_drugs_sql, 'rxnorm_code') }}
+
+    ),
+    {%- endif %}
 
     {#- R-BAA, R-RECIP: the recipient's kind at the instant. A business associate
         counts as the covered entity's own use only while a BAA that covers this
@@ -516,6 +575,32 @@
                 > authorizations_in_force.known_at,
                 false
             ) as is_signed_after_receipt,
+            {#- R-AUTH-FALSE, identity (policy): a form signed by the subject whose
+                signer is a related person on file, or whose signer name does not
+                read as the subject's first and last name (a middle name may sit
+                between them), is known to be false. A missing name proves nothing
+                either way; the authorization carries no date of birth or subject
+                name of its own to compare. -#}
+            {%- set signer_key = person_name_key(
+                'authorizations_in_force.signer_name'
+            ) %}
+            {%- set first_key = person_name_key('person_contact.first_name') %}
+            {%- set last_key = person_name_key('person_contact.last_name') %}
+            (
+                coalesce(authorizations_in_force.signer_role, '') = 'self'
+                and (
+                    authorizations_in_force.signer_related_person_id is not null
+                    or (
+                        {{ signer_key }} is not null
+                        and {{ first_key }} is not null
+                        and {{ last_key }} is not null
+                        and {{ signer_key }}
+                        != {{ dbt.concat([first_key, "' '", last_key]) }}
+                        and {{ signer_key }}
+                        not like {{ dbt.concat([first_key, "' % '", last_key]) }}
+                    )
+                )
+            ) as has_identity_conflict,
             authorizations_in_force.is_compound,
             authorizations_in_force.is_conditioned_on_treatment,
             coalesce(authorizations_in_force.signer_role, '') != 'self'
@@ -529,15 +614,17 @@
                 false
             ) as has_esign_defect,
             {#- R-MINOR-AGEOUT: a parent's or guardian's signature stops counting
-                once the subject reaches majority (unknown birth date: assume so). -#}
+                once the subject reaches majority (unknown birth date: assume so),
+                from the earliest instant the birthday begins anywhere (RULES.md
+                1.4: an end takes effect as early as its date allows). -#}
             (
                 coalesce(authorizations_in_force.signer_role, '')
                 in ('parent', 'guardian')
                 and (
                     person_contact.birth_date is null
-                    or cast({{ dbt.dateadd(
+                    or {{ date_begins_first(dbt.dateadd(
                         "year", "person_contact.majority_age", "person_contact.birth_date"
-                    ) }} as {{ dbt.type_timestamp() }}) <= {{ as_of }}
+                    )) }} <= {{ as_of }}
                 )
             ) as has_aged_out,
             {#- R-MKT-REMUN, R-SALE: paid communications need the payment stated. -#}
@@ -625,6 +712,7 @@
                         and not coalesce(is_not_hipaa_form, false)
                         and not coalesce(is_expired, false)
                         and not coalesce(is_signed_after_receipt, false)
+                        and not coalesce(has_identity_conflict, false)
                         and not is_compound
                         and not is_conditioned_on_treatment
                         and not coalesce(has_signer_defect, false)
@@ -644,6 +732,7 @@
                         and not has_core_defect
                         and not coalesce(is_expired, false)
                         and not coalesce(is_signed_after_receipt, false)
+                        and not coalesce(has_identity_conflict, false)
                         and not coalesce(has_signer_defect, false)
                         and not coalesce(has_esign_defect, false)
                         and not has_aged_out
@@ -657,7 +746,7 @@
                 ("has_statement_defect", "fires_statement"),
                 ("is_expired", "fires_expired"),
                 ("is_revoked", "fires_revoked"),
-                ("is_signed_after_receipt", "fires_false"),
+                ("(is_signed_after_receipt or has_identity_conflict)", "fires_false"),
                 ("is_compound", "fires_compound"),
                 ("is_conditioned_on_treatment", "fires_conditioned"),
                 ("has_signer_defect", "fires_signer"),
@@ -729,6 +818,38 @@
 
     ),
 
+    {#- RULES.md 1.5, most restrictive wins: an opt-out of an address or a STOP
+        from a number that any record linked to the person carried, known at the
+        instant, applies to the person, not only to the address or number the
+        communication would use. -#}
+    {%- if channel == "email" %}
+    linked_suppressed_people as (
+
+        select distinct contact_points.person_id
+        from contact_points
+        inner join suppressed_emails
+            on
+                {{ email_match_key('contact_points.contact_value') }}
+                = suppressed_emails.email_key
+        where
+            contact_points.contact_kind = 'email'
+            and contact_points.first_known_at <= {{ as_of }}
+
+    ),
+    {%- elif channel == "sms" %}
+    linked_stopped_people as (
+
+        select distinct contact_points.person_id
+        from contact_points
+        inner join stopped_phones
+            on contact_points.contact_value = stopped_phones.phone_key
+        where
+            contact_points.contact_kind = 'mobile'
+            and contact_points.first_known_at <= {{ as_of }}
+
+    ),
+    {%- endif %}
+
     fundraising_opted_out as (
 
         select distinct person_id
@@ -799,9 +920,17 @@
             and not coalesce(authorization_verdicts.has_valid_authorization, false)
             and coalesce(authorization_verdicts.fires_remuneration, false)
                 as r_remuneration,
-            {{ "true" if is_reclassified else "false" }}
+            {{ "true" if is_tx_reclassified else "false" }}
             and not coalesce(authorization_verdicts.has_valid_authorization, false)
                 as r_mkt_exc_tx,
+            {%- if is_refill_reclassified %}
+            not coalesce(authorization_verdicts.has_valid_authorization, false)
+                as r_mkt_exc_refill,
+            {%- elif checks_prescription %}
+            prescribed_people.person_id is null as r_mkt_exc_refill,
+            {%- else %}
+            false as r_mkt_exc_refill,
+            {%- endif %}
             {{ "true" if needs_pewc else "false" }}
             and not coalesce(authorization_verdicts.has_pewc, false) as r_sms_pewc,
             declared_purpose.purpose_code in ('MARKETING', 'FUNDRAISING')
@@ -817,16 +946,15 @@
             category_checks.uses_unknown_category as sem_fail_closed,
 
             person_contact.deceased_known_at <= {{ as_of }} as r_deceased,
+            {#- R-MINOR: of age only once the birthday has begun in every time
+                zone, US ones included (UTC-12, D 12:00Z; RULES.md 1.4). The ledger
+                carries no residence time zone (INPUTS.md), so none narrows it. -#}
             declared_purpose.is_adults_only
             and (
                 person_contact.birth_date is null
-                or {{ dbt.dateadd(
-                    "hour",
-                    12,
-                    "cast(" ~ dbt.dateadd(
-                        "year", "person_contact.majority_age", "person_contact.birth_date"
-                    ) ~ " as " ~ dbt.type_timestamp() ~ ")"
-                ) }} > {{ as_of }}
+                or {{ date_begins_last(dbt.dateadd(
+                    "year", "person_contact.majority_age", "person_contact.birth_date"
+                )) }} > {{ as_of }}
             ) as r_minor,
             (
                 restrictions.person_id is not null
@@ -851,6 +979,7 @@
                 suppressed_people.person_id is not null
                 or suppressed_emails.email_key is not null
                 or suppressed_alt_emails.email_key is not null
+                or linked_suppressed_people.person_id is not null
             ) as r_email_optout,
             {%- else %}
             false as r_email_optout,
@@ -860,6 +989,7 @@
             (
                 stopped_phones.phone_key is not null
                 or stopped_alt_phones.phone_key is not null
+                or linked_stopped_people.person_id is not null
             ) as r_sms_stop,
             {%- else %}
             false as r_sms_stop,
@@ -905,6 +1035,17 @@
             = stopped_alt_phones.phone_key
         left join fundraising_opted_out
             on person_contact.person_id = fundraising_opted_out.person_id
+        {%- if channel == "email" %}
+        left join linked_suppressed_people
+            on person_contact.person_id = linked_suppressed_people.person_id
+        {%- elif channel == "sms" %}
+        left join linked_stopped_people
+            on person_contact.person_id = linked_stopped_people.person_id
+        {%- endif %}
+        {%- if checks_prescription %}
+        left join prescribed_people
+            on person_contact.person_id = prescribed_people.person_id
+        {%- endif %}
 
     ),
 
@@ -927,6 +1068,7 @@
                 case when contact_value is null then 'SEM-NO-CONTACT' end,
                 case when r_mkt_auth then 'R-MKT-AUTH' end,
                 case when r_mkt_exc_tx then 'R-MKT-EXC-TX' end,
+                case when r_mkt_exc_refill then 'R-MKT-EXC-REFILL' end,
                 case
                     when r_remuneration
                         then '{{ "R-SALE" if remuneration_for_phi else "R-MKT-REMUN" }}'

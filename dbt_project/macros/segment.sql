@@ -93,6 +93,8 @@ verdicts_for_recipient_{{ loop.index }} as (
         info_scope=info_scope,
         third_party_remuneration=third_party_remuneration,
         remuneration_for_phi=remuneration_for_phi,
+        refill_drug=refill_drug,
+        remuneration_cost_only=remuneration_cost_only,
     ) }} as evaluated
 
 ),

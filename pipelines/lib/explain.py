@@ -44,6 +44,10 @@ _EVIDENCE: dict[str, tuple[str, str]] = {
             or email_norm = (
                 select email_norm from marts.dim_persons where person_id = $person
             )
+            or email_norm in (
+                select contact_value from marts.fct_contact_points
+                where person_id = $person and contact_kind = 'email'
+            )
         order by suppressed_at, email_suppression_id
         """,
     ),
@@ -56,6 +60,10 @@ _EVIDENCE: dict[str, tuple[str, str]] = {
             select right(regexp_replace(mobile_phone, '[^0-9]', '', 'g'), 10)
             from marts.dim_persons where person_id = $person
         )
+            or phone_key in (
+                select contact_value from marts.fct_contact_points
+                where person_id = $person and contact_kind = 'mobile'
+            )
         order by revoked_at, sms_revocation_id
         """,
     ),
@@ -66,6 +74,16 @@ _EVIDENCE: dict[str, tuple[str, str]] = {
         from marts.fct_fundraising_optouts
         where person_id = $person
         order by opted_out_at, fundraising_optout_id
+        """,
+    ),
+    "R-MKT-EXC-REFILL": (
+        "medication requests",
+        """
+        select medication_request_id, medication_request_status, validity_end_at,
+            known_at, superseded_at
+        from marts.fct_medication_requests
+        where person_id = $person
+        order by known_at, medication_request_id
         """,
     ),
     "R-DECEASED": (

@@ -11,14 +11,14 @@ asked of the eligibility functions the build stores in the warehouse,
    R-AUTH-EXP, at every later t2, unless a new authorization is signed in between.
 3. A merge is as strict as the stricter record. When a second person's records are
    linked to an eligible person, every blocking rule that either record triggered
-   still fires for the merged person (RULES.md 1.5, 1.7).
+   still fires for the merged person (RULES.md 1.5, 1.7), an opt-out of the linked
+   record's own address or number included.
 
 Each test works on one private copy of the demo warehouse. Every example changes the
 ledger inside a transaction, asks the functions and rolls back, so examples stay
 independent. The verdicts of the unchanged ledger are read once per module.
 
-A gap the properties found is pinned by a strict xfail test at the end; the
-properties skip exactly those cases (see `merged_rules`).
+Cases the properties found are pinned by plain tests at the end.
 """
 
 import dataclasses
@@ -908,22 +908,19 @@ def merged_rules(
     ledger: Ledger,
     purpose: str,
     topic: str | None,
-    list_id: str | None,
     person: tuple[str, Verdict],
     linked: tuple[str, Verdict],
 ) -> set[str]:
     """The blocking rules the merged person must still trigger.
 
-    Every blocking rule of the linked record, and of the person but R-AUTH-REV (the
-    linked record may bring a later authorization, which stands). Two cases are left
-    out, the gap pinned by `test_an_opt_out_on_a_linked_records_contact_point`: an
-    opt-out that reached the linked record only through its own address or number.
+    Every blocking rule of the linked record, an opt-out that reached it only
+    through its own address or number included, and of the person but R-AUTH-REV
+    (the linked record may bring a later authorization, which stands).
 
     Args:
         ledger: The unchanged ledger.
         purpose: The communication's purpose.
         topic: The communication's marketing topic.
-        list_id: The communication's email list.
         person: The person the records are linked to, with its verdict.
         linked: The linked record's person, with its verdict.
 
@@ -933,26 +930,7 @@ def merged_rules(
     (person_id, (_, person_rules)), (linked_id, (_, linked_rules)) = person, linked
     expected = set(person_rules) & (set(BLOCKING_RULES) - {"R-AUTH-REV"})
     for rule in set(linked_rules) & set(BLOCKING_RULES):
-        if rule == "R-SMS-STOP":
-            same_number = ledger.contact(person_id)[1] == ledger.contact(linked_id)[1]
-            if not same_number:
-                event("left out: a STOP from the linked record's number")
-                continue
-        elif rule == "R-EMAIL-OPTOUT":
-            by_person = ledger.con.execute(
-                """
-                select count(*) from marts.fct_email_suppressions
-                where
-                    person_id = $linked_id
-                    and suppressed_at <= $as_of
-                    and ($list_id is null or is_all_commercial or list_id = $list_id)
-                """,
-                {"linked_id": linked_id, "as_of": ledger.as_of, "list_id": list_id},
-            ).fetchone()[0]
-            if not by_person:
-                event("left out: an opt-out of the linked record's address")
-                continue
-        elif rule == "R-AUTH-REV":
+        if rule == "R-AUTH-REV":
             versions = ledger.versions_of(person_id) + ledger.versions_of(linked_id)
             covering = [
                 row
@@ -1011,7 +989,6 @@ def test_a_merged_person_is_as_strict_as_the_stricter_record(
             ledger,
             purpose,
             topic,
-            list_id,
             (person_id, before[purpose][person_id]),
             (linked_id, before[purpose][linked_id]),
         )
@@ -1033,19 +1010,7 @@ def test_a_merged_person_is_as_strict_as_the_stricter_record(
         assert not is_eligible, f"{purpose} {channel}: the merged person is eligible"
 
 
-# ---------------------------------------------------------------- gaps found
-
-
-class KnownGap(AssertionError):
-    """A verdict against the rules, in a case pinned below as a known gap.
-
-    Its own type, so that the strict xfails match only it and not a failing fixture.
-    """
-
-
-def expect(condition: bool, message: str) -> None:
-    if not condition:
-        raise KnownGap(message)
+# ---------------------------------------------------------------- cases found
 
 
 @pytest.mark.parametrize(
@@ -1099,21 +1064,14 @@ def test_a_revocation_reaches_back_across_topics(
         is_eligible, rules = ledger.verdicts(
             "MARKETING", "email", ledger.as_of, TOPIC, person_id=kept.person_id
         )[kept.person_id]
-    expect(not is_eligible, f"still eligible: {rules}")
-    expect("R-AUTH-REV" in rules, f"R-AUTH-REV did not fire: {rules}")
+    assert not is_eligible, f"still eligible: {rules}"
+    assert "R-AUTH-REV" in rules, f"R-AUTH-REV did not fire: {rules}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=KnownGap,
-    reason=(
-        "RULES.md 1.5 vs R-SMS-STOP, R-EMAIL-OPTOUT [CHECK]: an opt-out keyed by the "
-        "linked record's own number or address does not follow it into the person"
-    ),
-)
 @pytest.mark.parametrize("channel", ["sms", "email"])
 def test_an_opt_out_on_a_linked_records_contact_point(ledger: Ledger, channel: str):
-    """Found by the third property without its carve-out (R-SMS-STOP)."""
+    """Found by the third property (R-SMS-STOP); RULES.md 1.5 applies it to the
+    person whose records are linked, whichever number or address texts would use."""
     verdicts = ledger.before("HEALTH_ED", channel)
     person_id, linked_id = sorted(eligible(verdicts))[:2]
     person_email, person_phone = ledger.contact(person_id)
@@ -1159,5 +1117,5 @@ def test_an_opt_out_on_a_linked_records_contact_point(ledger: Ledger, channel: s
         is_eligible, rules = ledger.verdicts(
             "HEALTH_ED", channel, ledger.as_of, person_id=person_id
         )[person_id]
-    expect(not is_eligible, f"the merged person is eligible: {rules}")
-    expect(rule in rules, f"{rule} did not fire: {rules}")
+    assert not is_eligible, f"the merged person is eligible: {rules}"
+    assert rule in rules, f"{rule} did not fire: {rules}"

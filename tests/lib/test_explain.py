@@ -13,6 +13,8 @@ from tests.conftest import DemoHome, run_cli
 pytestmark = pytest.mark.slow
 
 COLUMNS = "person_id, is_eligible, rules_fired, contact_value, recipient, as_of"
+# The drug the standing REFILL model reminds of (its `refill_drug` var's default).
+REFILL_DRUGS = ";314076;"
 
 
 def _build_as_of(con: duckdb.DuckDBPyConnection) -> datetime:
@@ -27,13 +29,14 @@ def test_every_stored_function_matches_the_model_at_the_build_instant(
         communications = con.sql(
             "select distinct purpose_code, channel from marts.eligibility"
         ).fetchall()
-        assert len(communications) == 7
+        assert len(communications) == 8
         for purpose, channel in communications:
             function = f"marts.eligibility_at__{purpose.lower()}__{channel}"
             from_function = f"""
                 select {COLUMNS}
                 from {function}(
-                    null, null, 'CoveredEntity', cast($as_of as timestamptz)
+                    null, null, 'CoveredEntity', cast($as_of as timestamptz),
+                    p_refill_drugs := $refill_drugs
                 )
             """
             from_model = f"""
@@ -43,7 +46,7 @@ def test_every_stored_function_matches_the_model_at_the_build_instant(
             differences = con.execute(
                 f"select count(*) from (({from_function}) except ({from_model})"
                 f" union all ({from_model}) except ({from_function}))",
-                {"as_of": as_of},
+                {"as_of": as_of, "refill_drugs": REFILL_DRUGS},
             ).fetchone()[0]
             assert differences == 0, (purpose, channel)
 

@@ -21,6 +21,8 @@
 -- depends_on: {{ ref('data_categories') }}
 -- depends_on: {{ ref('fct_personal_representatives') }}
 -- depends_on: {{ ref('fct_sensitive_flags') }}
+-- depends_on: {{ ref('fct_medication_requests') }}
+-- depends_on: {{ ref('fct_contact_points') }}
 {% set communications = [
     "int_eligibility__marketing_email",
     "int_eligibility__marketing_sms",
@@ -29,6 +31,7 @@
     "int_eligibility__health_ed_email",
     "int_eligibility__treatment_email",
     "int_eligibility__care_coord_sms",
+    "int_eligibility__refill_sms",
 ] -%}
 
 with

@@ -75,6 +75,7 @@ final as (
         versioned.employer_recipients,
         versioned.channels,
         versioned.signer_role,
+        versioned.signer_name,
         versioned.signer_authority,
         versioned.signature_method,
         versioned.esign_evidence_id,

@@ -24,6 +24,7 @@ renamed as (
         {{ normalize_list('employer_recipients') }} as employer_recipients,
         {{ normalize_list('channels') }} as channels,
         lower(signer_role) as signer_role,
+        signer_name,
         signer_authority,
         lower(signature_method) as signature_method,
         esign_evidence_id,

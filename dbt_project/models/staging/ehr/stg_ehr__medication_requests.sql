@@ -27,7 +27,9 @@ renamed as (
         validity_end_at,
         last_updated_at,
         {{ known_at() }} as known_at,
-        _batch_id as batch_id
+        _batch_id as batch_id,
+        _source_file as source_file,
+        _source_line as source_line
 
     from source
 
