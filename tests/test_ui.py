@@ -82,7 +82,7 @@ def test_ui_shows_the_asset_graph_and_the_demo_runs(
         runs = {run["jobName"]: run["status"] for run in data["runsOrError"]["results"]}
         assert runs["ingest"] == "SUCCESS"
         assert runs["build"] == "SUCCESS"
-        assert runs["export_seg_wellness_program_email"] == "SUCCESS"
+        assert runs["export_all"] == "SUCCESS"
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
