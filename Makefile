@@ -30,13 +30,13 @@ lint: install ## ruff and sqlfluff, as CI runs them.
 	$(RUN)/ruff check .
 	$(RUN)/ruff format --check .
 	@mkdir -p dbt_project/target
-	CLEARLIST_WAREHOUSE=dbt_project/target/lint.duckdb $(RUN)/sqlfluff lint dbt_project/models
+	CLEARLIST_WAREHOUSE=dbt_project/target/lint.duckdb $(RUN)/sqlfluff lint --processes 0 dbt_project/models
 
 fix: install ## Apply ruff and sqlfluff fixes.
 	$(RUN)/ruff check --fix .
 	$(RUN)/ruff format .
 	@mkdir -p dbt_project/target
-	CLEARLIST_WAREHOUSE=dbt_project/target/lint.duckdb $(RUN)/sqlfluff fix dbt_project/models
+	CLEARLIST_WAREHOUSE=dbt_project/target/lint.duckdb $(RUN)/sqlfluff fix --processes 0 dbt_project/models
 
 # The audit lineage report is checked in Debian's headless Chromium (no download of
 # its own: the browser comes from the system's packages).
