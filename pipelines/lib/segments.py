@@ -187,13 +187,12 @@ def column_category(node: Mapping[str, Any], column: str) -> str | None:
     return str(category).lower() if category else None
 
 
-def criteria_query(compiled_sql: str) -> exp.Expression:
-    """The analyst's criteria: the macro's `segment_criteria` step of the SQL.
+def criteria_query(tree: exp.Expression) -> exp.Expression:
+    """The analyst's criteria: the macro's `segment_criteria` step of the parsed SQL.
 
     Raises:
         SegmentError: The SQL has no such step (SEG-FILTER).
     """
-    tree = sqlglot.parse_one(compiled_sql, dialect="duckdb")
     with_clause = tree.args.get("with_")
     ctes = (
         {cte.alias: cte.this for cte in with_clause.expressions} if with_clause else {}
@@ -245,9 +244,8 @@ def _cte_names(expression: exp.Expression) -> set[str]:
     return {cte.alias.lower() for cte in expression.find_all(exp.CTE)}
 
 
-def _filter_wraps_query(compiled_sql: str, segment: Segment) -> bool:
+def _filter_wraps_query(tree: exp.Expression, segment: Segment) -> bool:
     """Whether the macro's filter is the whole query: its CTEs, ending on `final`."""
-    tree = sqlglot.parse_one(compiled_sql, dialect="duckdb")
     if not isinstance(tree, exp.Select):
         return False
     with_clause = tree.args.get("with_")
@@ -297,13 +295,14 @@ def check_segment(
             )
 
     try:
-        if not _filter_wraps_query(compiled_sql, segment):
+        tree = sqlglot.parse_one(compiled_sql, dialect="duckdb")
+        if not _filter_wraps_query(tree, segment):
             violation(
                 "SEG-FILTER",
                 "the consent filter does not wrap the whole query; write the "
                 "criteria inside the `segment` call block and nothing after it",
             )
-        criteria = criteria_query(compiled_sql)
+        criteria = criteria_query(tree)
     except (SegmentError, SqlglotError) as error:
         violation("SEG-FILTER", str(error).removeprefix("SEG-FILTER: "))
         return found

@@ -16,9 +16,7 @@ from pipelines import env
 from pipelines.defs.resources import RunSettings, Warehouse
 from pipelines.lib import segments as segment_checks
 from pipelines.lib.rules import rule_set_version
-
-SEGMENT_TAG = "segment"
-
+from pipelines.lib.segments import SEGMENT_TAG
 
 PROJECT_FILE_SUFFIXES = frozenset({".sql", ".yml", ".yaml", ".csv", ".md"})
 
@@ -185,9 +183,7 @@ def segments() -> dict[str, dict[str, Any]]:
     """Every segment model of the manifest with its declared `meta.segment` block."""
     manifest = json.loads(dbt_project().manifest_path.read_text())
     found = {}
-    for node in manifest["nodes"].values():
-        if node["resource_type"] != "model" or SEGMENT_TAG not in node.get("tags", []):
-            continue
+    for node in segment_checks.segment_nodes(manifest):
         meta = node.get("config", {}).get("meta", {}) or node.get("meta", {})
         found[node["name"]] = {
             "segment": meta.get("segment", {}),
